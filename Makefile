@@ -1,0 +1,50 @@
+# Two commands from nothing: `make train` and `make test` each set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+# Extras installed by setup; `make setup EXTRAS=dev` for a lighter install.
+EXTRAS ?= dev,sweep,export
+PYTEST_ARGS ?=
+
+.PHONY: setup train test test-slow test-all lint tensorboard bench clean-logs
+
+setup: $(VENV)/.installed
+
+# torch first: a CUDA build from PyPI where nvidia-smi answers, otherwise the CPU
+# build (a local +cpu wheel when pip can find one, else PyTorch's CPU index).
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+	  echo "torch already installed: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+	  $(PY) -m pip install "torch==$(TORCH_VERSION)"; \
+	else \
+	  $(PY) -m pip install "torch==$(TORCH_VERSION)+cpu" 2>/dev/null || \
+	  $(PY) -m pip install "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu; \
+	fi
+	$(PY) -m pip install -e ".[$(EXTRAS)]"
+	touch $@
+
+train: setup
+	$(PY) train.py experiment=two_layer
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: test test-slow
+
+lint: setup
+	$(PY) -m ruff check src tests scripts train.py
+
+tensorboard: setup
+	bash scripts/tensorboard.sh
+
+bench: setup
+	$(PY) scripts/benchmark.py
+
+clean-logs:
+	find logs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""DataModules, one per file. Batches are slices of in-memory tensors."""

@@ -1,0 +1,100 @@
+"""Batches sliced from in-memory tensors, in place of `DataLoader(TensorDataset)`.
+
+A `DataLoader` fetches rows one by one through `__getitem__` and stacks them again
+with `collate`; for a table that already sits in memory as tensors that is most of
+the epoch's cost. `TensorBatches` indexes whole batches at once instead.
+"""
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+
+class TensorBatches:
+    """An iterable of batches cut from tensors that share their first dimension.
+
+    Without shuffling a batch is a view (`t[start:stop]`, no copy); with shuffling it
+    is one gather per tensor (`t[idx]`). The permutation of epoch `e` is drawn from a
+    generator seeded with `seed + e`, so a run resumed at epoch `e` sees exactly the
+    order an uninterrupted run would; Lightning calls `set_epoch` before each epoch
+    (through the `sampler` attribute, as it does for a `DistributedSampler`).
+
+    Under DDP each rank takes every `world_size`-th row of the (shuffled) order; for
+    training (`pad=True`) the order wraps around so that all ranks run the same
+    number of batches, as `DistributedSampler` does.
+
+    Args:
+        tensors: e.g. `(x: (rows, features), y: (rows,))`.
+        batch_size: rows per batch; `None` means all rows in one batch.
+        shuffle: draw a new order every epoch (ignored for a single full batch,
+            where the order cannot change the result).
+        seed: base seed of the per-epoch permutations.
+        rank: this process's rank; world_size: number of processes.
+        pad: repeat rows so that every rank gets the same number of rows.
+    """
+
+    def __init__(
+        self,
+        tensors: tuple[Tensor, ...],
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        pad: bool = False,
+    ) -> None:
+        rows = {len(t) for t in tensors}
+        if len(rows) != 1:
+            raise ValueError(f"tensors must share their first dimension, got sizes {rows}")
+        self.tensors = tensors
+        self.n = rows.pop()
+        self.rank, self.world_size, self.pad = rank, world_size, pad
+        if world_size > 1 and pad:
+            self.local_n = math.ceil(self.n / world_size)
+        else:
+            self.local_n = len(range(rank, self.n, world_size))
+        self.batch_size = batch_size if batch_size else max(self.local_n, 1)
+        self.shuffle = shuffle and self.batch_size < self.local_n
+        self.seed = seed
+        self.epoch = 0
+
+    batch_sampler = None  # Lightning inspects it; there is none
+
+    @property
+    def sampler(self) -> "TensorBatches":
+        """Lightning looks for `loader.sampler.set_epoch`; this object is its own sampler."""
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(self.local_n / self.batch_size)
+
+    def _indices(self) -> Tensor | None:
+        """Row indices of this rank for this epoch, or `None` for plain contiguous slices."""
+        if not self.shuffle and self.world_size == 1:
+            return None
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.n, generator=gen)
+        else:
+            order = torch.arange(self.n)
+        if self.world_size > 1:
+            if self.pad and self.n % self.world_size:
+                extra = self.local_n * self.world_size - self.n
+                order = torch.cat([order, order[:extra]])
+            order = order[self.rank :: self.world_size]
+        return order
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        idx = self._indices()
+        for start in range(0, self.local_n, self.batch_size):
+            stop = min(start + self.batch_size, self.local_n)
+            if idx is None:
+                yield tuple(t[start:stop] for t in self.tensors)
+            else:
+                rows = idx[start:stop]
+                yield tuple(t[rows] for t in self.tensors)

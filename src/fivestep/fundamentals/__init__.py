@@ -1,0 +1,1 @@
+"""The article's lessons as runnable, tested modules: `python -m fivestep.fundamentals`."""

@@ -1,0 +1,64 @@
+"""Every config group option and every experiment composes, and its objects build."""
+
+import lightning as L
+import pytest
+from hydra.utils import instantiate
+
+from fivestep.train import instantiate_all
+
+from .conftest import CONFIGS
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_experiment_composes_and_instantiates(make_cfg, experiment):
+    cfg = make_cfg(f"experiment={experiment}")
+    assert isinstance(instantiate(cfg.data), L.LightningDataModule)
+    assert isinstance(instantiate(cfg.model), L.LightningModule)
+    assert all(isinstance(c, L.Callback) for c in instantiate_all(cfg.callbacks))
+
+
+@pytest.mark.parametrize("group", ["data", "model/optimizer", "callbacks", "logger", "debug"])
+def test_every_option_of_a_group_composes(make_cfg, group):
+    options = _options(group)
+    assert options, f"configs/{group} is empty"
+    for option in options:
+        override = f"{group}={option}"
+        cfg = make_cfg(override)
+        if group in ("callbacks", "logger"):
+            instantiate_all(cfg.get(group))
+        elif group != "debug":
+            instantiate(cfg.data if group == "data" else cfg.model)
+
+
+@pytest.mark.parametrize("option", _options("trainer"))
+def test_every_trainer_composes(make_cfg, option):
+    cfg = make_cfg(f"trainer={option}")
+    expected = {"gpu": "gpu", "ddp": "gpu", "mps": "mps"}.get(option, "cpu")
+    assert cfg.trainer.accelerator == expected
+    if expected == "cpu":  # the others need their hardware to instantiate
+        trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
+        assert trainer.num_devices == (2 if option == "ddp_sim" else 1)
+
+
+def test_known_override_names_exist(make_cfg):
+    cfg = make_cfg(
+        "experiment=two_layer",
+        "model.optimizer.lr=0.005",
+        "data.batch_size=16",
+        "trainer.max_epochs=3",
+        "seed=7",
+        "ckpt_path=null",
+        "tags=[a,b]",
+        "train=false",
+        "test=false",
+        "logger=csv",
+        "++trainer.fast_dev_run=true",
+    )
+    assert cfg.model.optimizer.lr == 0.005
+    assert cfg.data.batch_size == 16
+    assert cfg.trainer.max_epochs == 3 and cfg.trainer.fast_dev_run is True
+    assert list(cfg.logger) == ["csv"]

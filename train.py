@@ -1,0 +1,18 @@
+"""Train a model: `python train.py experiment=two_layer` (see configs/train.yaml)."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from fivestep.entry import run  # imported here so `--help` and `--cfg` stay fast
+    from fivestep.train import train
+
+    metrics = run(train, cfg)
+    objective = cfg.get("optimized_metric")
+    return metrics.get(objective) if objective else None
+
+
+if __name__ == "__main__":
+    main()
