@@ -48,6 +48,7 @@ class Classifier(L.LightningModule):
         self.scheduler_factory = scheduler
         self.num_classes = num_classes
         self.binary = num_classes == 2
+        self.task = "binary" if self.binary else "multiclass"  # callbacks read this
         kind = {"task": "binary"} if self.binary else {
             "task": "multiclass", "num_classes": num_classes
         }
