@@ -5,7 +5,9 @@ callbacks and loggers, the trainer; fit; test on the best checkpoint; return the
 metrics. The root `train.py` only wraps it with `@hydra.main`.
 """
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fivestep.checks import check_types
+from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: L.LightningModule = instantiate(cfg.model)
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    callbacks = instantiate_all(cfg.get("callbacks")) + optuna_trial_callbacks(cfg)
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    relaunch_ranks_as_this_job(trainer.world_size)  # DDP in a multirun: extra ranks run this job
 
     for logger in trainer.loggers:
         logger.log_hyperparams(flat_hparams(cfg))
@@ -66,11 +70,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
+    ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.get("test", True):
-        ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if not ckpt:
             log.warning("No best checkpoint: testing the weights as they are now.")
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=False)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     log.info("Final metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    if trainer.is_global_zero:  # read back by sweeps (summary table, best checkpoint)
+        summary = {"metrics": metrics, "best_checkpoint": ckpt or None}
+        (Path(cfg.paths.output_dir) / "metrics.json").write_text(json.dumps(summary, indent=2))
     return metrics
+
+
+def optuna_trial_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """The pruning callback when this run is a trial of the Optuna sweeper, else none."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized() or "optuna" not in str(HydraConfig.get().sweeper._target_):
+        return []  # no sweep: Optuna is not even imported
+    from fivestep.sweep.pruning import trial_callbacks
+
+    return trial_callbacks(cfg)

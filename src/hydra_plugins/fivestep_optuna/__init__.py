@@ -1,0 +1,1 @@
+"""fivestep's Optuna sweeper for Hydra (`hydra/sweeper=optuna`), on Optuna >= 4."""

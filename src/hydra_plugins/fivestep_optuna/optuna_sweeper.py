@@ -1,0 +1,198 @@
+"""`OptunaSweeper`: a Hydra sweeper on Optuna's ask-and-tell API.
+
+`python train.py -m hparams_search=two_layer_optuna` asks the study for a batch of
+trials, launches them as Hydra jobs (with any launcher: basic, joblib, submitit),
+and tells the study how each ended:
+
+- COMPLETE with the job's return value (the `optimized_metric`);
+- PRUNED when the job raised `optuna.TrialPruned` (see `fivestep.sweep.pruning`);
+- FAIL when the job raised anything else or returned None/NaN. The sweep goes on,
+  and stops with an error only once failures exceed `max_failure_rate * n_trials`.
+
+The study lives in `storage` (default: `optuna.db` in the sweep folder), so
+re-running the same command continues it: finished trials are kept, not re-run,
+and `n_trials` counts the trials of the whole study. Several sweepers (processes,
+machines) may share one study through the same storage. Each trial's job folder is
+named by its trial number. At the end `best.yaml` in the sweep folder holds the best
+value, parameters, run folder and checkpoint.
+
+Hydra imports this module whenever it starts, so Optuna and fivestep.sweep are
+imported only when a sweep actually runs.
+"""
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+class OptunaSweeper(Sweeper):
+    """Search `params` with Optuna; see the module docstring and configs/hydra/sweeper/optuna.yaml.
+
+    Args:
+        study_name: the study's name in the storage; the same name resumes it.
+        storage: an SQLAlchemy URL (`sqlite:///path.db`, `postgresql://...`);
+            `None` = `sqlite:///<sweep dir>/optuna.db`.
+        direction: "maximize" or "minimize" the task's return value.
+        n_trials: trials the study should hold when the sweep ends (finished or
+            running, from every run and every worker of this study).
+        n_jobs: trials asked and launched at once (match the launcher's parallelism).
+        max_failure_rate: the sweep fails once failed trials exceed this share of
+            `n_trials`; 0 = the first failure stops it.
+        sampler, pruner: configs of an Optuna sampler and pruner (`_target_`).
+        params: the search space, `{key: "interval(0.001, 0.1)", ...}` (see
+            `fivestep.sweep.space`); command-line overrides are added to it.
+    """
+
+    def __init__(
+        self,
+        study_name: str,
+        storage: str | None = None,
+        direction: str = "maximize",
+        n_trials: int = 20,
+        n_jobs: int = 1,
+        max_failure_rate: float = 0.0,
+        sampler: DictConfig | None = None,
+        pruner: DictConfig | None = None,
+        params: DictConfig | None = None,
+    ) -> None:
+        # study_name, storage, direction, sampler and pruner are read from the config by
+        # `open_study`, exactly as each trial's job reads them to report its epochs.
+        self.n_trials, self.n_jobs = n_trials, max(1, n_jobs)
+        self.max_failure_rate = max_failure_rate
+        self.params = dict(params or {})
+        self.launcher: Any = None
+        self.config: DictConfig | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        from optuna.trial import TrialState
+
+        from fivestep.sweep.space import as_override, search_space
+        from fivestep.sweep.study import open_study, storage_url
+
+        assert self.config is not None
+        sweeper = self.config.hydra.sweeper
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if not self.config.get("optimized_metric"):
+            raise ValueError("optimized_metric is not set; set e.g. optimized_metric=val/acc_best")
+
+        lines = [f"{key}={value}" for key, value in self.params.items()] + list(arguments)
+        space, fixed = search_space(lines)
+        study = open_study(sweeper, sweep_dir)
+        url = storage_url(sweeper.storage, sweep_dir)
+        log.info(
+            "Study %r (%s): %s %s over %s", study.study_name, url, sweeper.direction,
+            self.config.optimized_metric, ", ".join(space) or "nothing",
+        )
+        allowed_failures = math.floor(self.max_failure_rate * self.n_trials)
+        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+
+        while (left := self.n_trials - len(study.get_trials(deepcopy=False, states=counted))) > 0:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, left))]
+            for group in _consecutive(trials):
+                batch = [fixed + [as_override(k, v) for k, v in t.params.items()] for t in group]
+                self.validate_batch_is_legal(batch)
+                try:
+                    # job number = trial number: folder <sweep>/<trial>; the job finds its trial
+                    returns = self.launcher.launch(batch, initial_job_idx=group[0].number)
+                except BaseException:  # Ctrl-C or a crash of the launcher: no trial left RUNNING
+                    for trial in group:
+                        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                    raise
+                for trial, ret in zip(group, returns, strict=True):
+                    _tell(study, trial, ret)
+            failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+            if failed > allowed_failures:
+                raise RuntimeError(
+                    f"{failed} of {self.n_trials} trials failed, more than max_failure_rate="
+                    f"{self.max_failure_rate} allows; see the failed jobs' logs in {sweep_dir}"
+                )
+        _write_best(study, sweep_dir, self.config.optimized_metric)
+
+
+def _consecutive(trials: list[Any]) -> list[list[Any]]:
+    """Split trials into runs of consecutive numbers (other workers may take numbers between)."""
+    groups: list[list[Any]] = []
+    for trial in trials:
+        if groups and trial.number == groups[-1][-1].number + 1:
+            groups[-1].append(trial)
+        else:
+            groups.append([trial])
+    return groups
+
+
+def _tell(study: Any, trial: Any, ret: JobReturn) -> None:
+    """Record how one job ended: COMPLETE with its value, PRUNED, or FAIL."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if ret.hydra_cfg is not None:
+        trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
+    if ret.status == JobStatus.FAILED:
+        error = ret._return_value  # Hydra keeps the job's exception here
+        if isinstance(error, optuna.TrialPruned):
+            log.info("Trial %d pruned: %s", trial.number, error)
+            study.tell(trial, state=TrialState.PRUNED)
+            return
+        log.error("Trial %d failed: %s: %s", trial.number, type(error).__name__, error)
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    value = ret._return_value
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        log.error("Trial %d returned %r, not a finite number: marked failed", trial.number, value)
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    log.info("Trial %d: %s with %s", trial.number, value, trial.params)
+    study.tell(trial, float(value))
+
+
+def _write_best(study: Any, sweep_dir: Path, metric: str) -> None:
+    """`best.yaml` in the sweep folder: value, parameters, run folder, checkpoint."""
+    from optuna.trial import TrialState
+
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    counts = {s.name.lower(): states.count(s) for s in TrialState if states.count(s)}
+    log.info("Study %r: %s", study.study_name, counts)
+    if TrialState.COMPLETE not in states:
+        log.warning("No trial completed: no best.yaml written.")
+        return
+    best = study.best_trial
+    run_dir = best.user_attrs.get("run_dir")
+    checkpoint = None
+    if run_dir and (Path(run_dir) / "metrics.json").is_file():
+        checkpoint = json.loads((Path(run_dir) / "metrics.json").read_text()).get("best_checkpoint")
+    summary = {
+        "study_name": study.study_name,
+        "metric": metric,
+        "direction": study.direction.name.lower(),
+        "best_value": best.value,
+        "best_trial": best.number,
+        "best_params": best.params,
+        "run_dir": run_dir,
+        "checkpoint": checkpoint,
+        "trials": counts,
+    }
+    OmegaConf.save(OmegaConf.create(summary), sweep_dir / "best.yaml")
+    log.info("Best trial %d: %s=%s with %s", best.number, metric, best.value, best.params)
+    log.info("Best checkpoint: %s (written to %s)", checkpoint, sweep_dir / "best.yaml")
