@@ -1,5 +1,6 @@
 """`fivestep.train.train(cfg)` end to end on the real configs, in process."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,9 @@ def test_short_run_leaves_checkpoints_events_and_learns(make_cfg, tmp_path):
     assert last["epoch"] == 29
     assert metrics["val/acc_best"] >= metrics["val/acc"]
     assert 0.0 <= metrics["test/acc"] <= 1.0
+    written = json.loads((tmp_path / "metrics.json").read_text())  # what sweeps read back
+    assert written["metrics"] == metrics
+    assert Path(written["best_checkpoint"]).name in ckpts
 
 
 def test_wrong_value_type_is_refused_by_name_before_training(make_cfg, tmp_path):

@@ -1,0 +1,44 @@
+"""How the sweeper records each job's end in a real (in-memory) Optuna study."""
+
+import math
+
+import optuna
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+from hydra_plugins.fivestep_optuna.optuna_sweeper import _consecutive, _tell
+
+
+def job(status, value):
+    return JobReturn(status=status, _return_value=value)
+
+
+@pytest.mark.parametrize(
+    ("ret", "state", "value"),
+    [
+        (job(JobStatus.COMPLETED, 0.75), TrialState.COMPLETE, 0.75),
+        (job(JobStatus.COMPLETED, math.nan), TrialState.FAIL, None),
+        (job(JobStatus.COMPLETED, None), TrialState.FAIL, None),
+        (job(JobStatus.FAILED, ValueError("Invalid learning rate")), TrialState.FAIL, None),
+        (job(JobStatus.FAILED, optuna.TrialPruned("epoch 3")), TrialState.PRUNED, 0.5),
+    ],
+)
+def test_a_job_ends_as_complete_failed_or_pruned(ret, state, value):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask({"lr": optuna.distributions.FloatDistribution(0.01, 0.1)})
+    trial.report(0.5, step=3)
+    _tell(study, trial, ret)
+    (frozen,) = study.get_trials()
+    assert frozen.state == state
+    assert frozen.value == value
+
+
+def test_trials_are_launched_in_runs_of_consecutive_numbers():
+    class T:
+        def __init__(self, number):
+            self.number = number
+
+    groups = _consecutive([T(3), T(4), T(7), T(8), T(10)])
+    assert [[t.number for t in g] for g in groups] == [[3, 4], [7, 8], [10]]

@@ -1,0 +1,48 @@
+"""The sweep summary table, read back from job folders laid out as a multirun leaves them."""
+
+import csv
+import json
+
+from fivestep.sweep.summary import write_summary
+
+
+def make_job(sweep, name, overrides, metrics=None):
+    job = sweep / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        summary = {"metrics": metrics, "best_checkpoint": None}
+        (job / "metrics.json").write_text(json.dumps(summary))
+
+
+def test_rows_sorted_best_first_with_overrides_and_metrics(tmp_path):
+    make_job(tmp_path, "0", ["model.optimizer.lr=0.01"], {"val/acc_best": 0.7, "test/acc": 0.6})
+    make_job(tmp_path, "1", ["model.optimizer.lr=0.1"], {"val/acc_best": 0.9, "test/acc": 0.8})
+    make_job(tmp_path, "2", ["model.optimizer.lr=-1"])  # failed: no metrics.json
+    table = write_summary(tmp_path, "val/acc_best", None)
+
+    with open(tmp_path / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["job"] for r in rows] == ["1", "0", "2"]
+    assert [r["model.optimizer.lr"] for r in rows] == ["0.1", "0.01", "-1"]
+    assert [r["val/acc_best"] for r in rows] == ["0.9", "0.7", ""]
+    assert rows[2]["status"] == "no metrics.json"
+    assert list(rows[0]) == ["job", "model.optimizer.lr", "status", "val/acc_best", "test/acc"]
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    assert lines[0] == "| job | model.optimizer.lr | status | val/acc_best | test/acc |"
+    assert lines[2] == "| 1 | 0.1 | complete | 0.9000 | 0.8000 |"
+    assert table == (tmp_path / "summary.md").read_text()
+
+
+def test_a_loss_objective_sorts_lowest_first_unless_told(tmp_path):
+    make_job(tmp_path, "0", ["a=1"], {"val/loss": 0.2})
+    make_job(tmp_path, "1", ["a=2"], {"val/loss": 0.5})
+    write_summary(tmp_path, "val/loss", None)
+    assert (tmp_path / "summary.md").read_text().splitlines()[2].startswith("| 0 |")
+    write_summary(tmp_path, "val/loss", "maximize")
+    assert (tmp_path / "summary.md").read_text().splitlines()[2].startswith("| 1 |")
+
+
+def test_no_job_folders_writes_nothing(tmp_path):
+    assert write_summary(tmp_path, "val/acc_best", None) is None
+    assert not (tmp_path / "summary.csv").exists()

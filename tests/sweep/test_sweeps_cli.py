@@ -1,0 +1,170 @@
+"""Sweeps as a user runs them: `python train.py -m ...`, real processes, real Optuna studies."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from ..conftest import ROOT
+from ..test_cli import run_cli
+
+pytestmark = pytest.mark.slow
+
+QUIET = ["callbacks.progress_bar.refresh_rate=0", "logger=[]"]
+
+
+def optuna_sweep(log_dir: Path, *overrides: str) -> list[str]:
+    """The two_layer Optuna sweep, with its search space replaced by `overrides`."""
+    return [
+        "train.py", "-m", "hparams_search=two_layer_optuna", "hydra.sweeper.params=null",
+        f"paths.log_dir={log_dir}", *QUIET, *overrides,
+    ]
+
+
+def load(log_dir: Path) -> optuna.Study:
+    db = log_dir / "train" / "sweeps" / "two_layer" / "optuna.db"
+    return optuna.load_study(study_name="two_layer", storage=f"sqlite:///{db}")
+
+
+def states(study: optuna.Study) -> list[str]:
+    return [t.state.name for t in study.get_trials()]
+
+
+def test_grid_runs_every_point_and_writes_the_summary_table(tmp_path):
+    proc = run_cli(
+        "train.py", "-m", "experiment=two_layer", "model.optimizer.lr=0.01,0.5",
+        "trainer.max_epochs=5", f"paths.log_dir={tmp_path}", *QUIET,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:  # each row holds that job's overrides and its final metrics
+        metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())["metrics"]
+        assert float(row["val/acc_best"]) == pytest.approx(metrics["val/acc_best"])
+        assert float(row["test/acc"]) == pytest.approx(metrics["test/acc"])
+        assert row["model.optimizer.lr"] == {"0": "0.01", "1": "0.5"}[row["job"]]
+    assert float(rows[0]["val/acc_best"]) >= float(rows[1]["val/acc_best"])
+    assert "Sweep summary (sorted by val/acc_best)" in proc.stdout
+    assert (sweep / "summary.md").read_text() in proc.stdout
+
+
+def test_optuna_sweep_prunes_bad_trials_and_writes_the_best(tmp_path):
+    proc = run_cli(*optuna_sweep(
+        tmp_path, "model.optimizer.lr=choice(0.0001, 1.0)", "trainer.max_epochs=10",
+        "hydra.sweeper.n_trials=6", "hydra.sweeper.pruner.n_startup_trials=1",
+        "hydra.sweeper.pruner.n_warmup_steps=2",
+    ))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load(tmp_path)
+    assert len(study.trials) == 6
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, states(study)
+    for trial in pruned:  # stopped after the warm-up, before the last epoch
+        assert 2 <= max(trial.intermediate_values) < 9
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert sorted(trial.intermediate_values) == list(range(10))  # one report per epoch
+    sweep = tmp_path / "train" / "sweeps" / "two_layer"
+    best = OmegaConf.to_container(OmegaConf.load(sweep / "best.yaml"))
+    assert best["best_trial"] == study.best_trial.number
+    assert best["best_value"] == pytest.approx(study.best_value)
+    assert best["best_params"] == study.best_params
+    assert Path(best["checkpoint"]).is_file()
+    assert Path(best["checkpoint"]).parent.parent == sweep / str(study.best_trial.number)
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
+    proc = run_cli(*optuna_sweep(
+        tmp_path / "tolerated", "model.optimizer.lr=choice(0.1, -1.0)", "trainer.max_epochs=3",
+        "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.75",
+    ))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load(tmp_path / "tolerated")
+    assert len(study.trials) == 4 and "FAIL" in states(study) and "COMPLETE" in states(study)
+    for trial in study.trials:  # the negative learning rate is what failed
+        assert (trial.state == TrialState.FAIL) == (trial.params["model.optimizer.lr"] < 0)
+
+    proc = run_cli(*optuna_sweep(
+        tmp_path / "too_many", "model.optimizer.lr=-1.0", "trainer.max_epochs=3",
+        "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.25",
+    ))
+    assert proc.returncode != 0
+    assert "2 of 4 trials failed, more than max_failure_rate=0.25" in proc.stderr
+    assert states(load(tmp_path / "too_many")) == ["FAIL", "FAIL"]
+
+
+def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
+    command = [sys.executable, *optuna_sweep(
+        tmp_path, "model.optimizer.lr=tag(log, interval(0.01, 1.0))", "trainer.max_epochs=150",
+        "hydra.sweeper.n_trials=20", "hydra/sweeper/pruner=none",
+    )]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = tmp_path / "train" / "sweeps" / "two_layer" / "optuna.db"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # Ctrl-C once two trials are done and a third runs
+        if db.exists() and states(load(tmp_path)).count("COMPLETE") >= 2:
+            break
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=120) != 0
+    before = {t.number: t for t in load(tmp_path).get_trials(states=(TrialState.COMPLETE,))}
+    assert len(before) >= 2
+    assert "RUNNING" not in states(load(tmp_path))  # the interrupted trial is marked failed
+
+    n_trials = len(load(tmp_path).trials) + 2
+    command[command.index("hydra.sweeper.n_trials=20")] = f"hydra.sweeper.n_trials={n_trials}"
+    command[command.index("trainer.max_epochs=150")] = "trainer.max_epochs=5"
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    after = load(tmp_path).trials
+    assert len(after) == n_trials
+    for number, trial in before.items():  # untouched: same values, same completion time
+        assert after[number].state == TrialState.COMPLETE
+        assert after[number].datetime_complete == trial.datetime_complete
+        assert after[number].params == trial.params
+    new = [t for t in after if t.number >= n_trials - 2]
+    assert [t.state for t in new] == [TrialState.COMPLETE] * 2
+    assert all(len(t.intermediate_values) == 5 for t in new)  # run with the new command
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_other_process_launchers_report_epochs_through_the_storage(tmp_path, launcher):
+    proc = run_cli(*optuna_sweep(
+        tmp_path, "model.optimizer.lr=tag(log, interval(0.01, 1.0))", "trainer.max_epochs=4",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", f"hydra/launcher={launcher}",
+    ))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load(tmp_path)
+    assert states(study) == ["COMPLETE", "COMPLETE"]
+    for trial in study.trials:  # reported from the job's own process
+        assert sorted(trial.intermediate_values) == [0, 1, 2, 3]
+        metrics = json.loads((Path(trial.user_attrs["run_dir"]) / "metrics.json").read_text())
+        assert metrics["metrics"]["val/acc_best"] == pytest.approx(trial.value)
+
+
+def test_two_sweep_processes_share_one_study(tmp_path):
+    command = [sys.executable, *optuna_sweep(
+        tmp_path, "model.optimizer.lr=tag(log, interval(0.01, 1.0))", "trainer.max_epochs=20",
+        "hydra.sweeper.n_trials=6",
+    )]
+    workers = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read()[-3000:]
+    trials = load(tmp_path).trials
+    assert 6 <= len(trials) <= 7  # both may ask at once for the last trial
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    sweep = tmp_path / "train" / "sweeps" / "two_layer"
+    folders = {t.user_attrs["run_dir"] for t in trials}
+    assert folders == {str(sweep / str(t.number)) for t in trials}  # one folder per trial
