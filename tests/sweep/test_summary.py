@@ -16,9 +16,10 @@ def make_job(sweep, name, overrides, metrics=None):
 
 
 def test_rows_sorted_best_first_with_overrides_and_metrics(tmp_path):
-    make_job(tmp_path, "0", ["model.optimizer.lr=0.01"], {"val/acc_best": 0.7, "test/acc": 0.6})
-    make_job(tmp_path, "1", ["model.optimizer.lr=0.1"], {"val/acc_best": 0.9, "test/acc": 0.8})
-    make_job(tmp_path, "2", ["model.optimizer.lr=-1"])  # failed: no metrics.json
+    lr = ["experiment=two_layer", "model.optimizer.lr="]
+    make_job(tmp_path, "0", [lr[0], lr[1] + "0.01"], {"val/acc_best": 0.7, "test/acc": 0.6})
+    make_job(tmp_path, "1", [lr[0], lr[1] + "0.1"], {"val/acc_best": 0.9, "test/acc": 0.8})
+    make_job(tmp_path, "2", [lr[0], lr[1] + "-1"])  # failed: no metrics.json
     table = write_summary(tmp_path, "val/acc_best", None)
 
     with open(tmp_path / "summary.csv") as f:
@@ -27,20 +28,25 @@ def test_rows_sorted_best_first_with_overrides_and_metrics(tmp_path):
     assert [r["model.optimizer.lr"] for r in rows] == ["0.1", "0.01", "-1"]
     assert [r["val/acc_best"] for r in rows] == ["0.9", "0.7", ""]
     assert rows[2]["status"] == "no metrics.json"
-    assert list(rows[0]) == ["job", "model.optimizer.lr", "status", "val/acc_best", "test/acc"]
+    names = ["job", "experiment", "model.optimizer.lr", "status", "val/acc_best", "test/acc"]
+    assert list(rows[0]) == names
     lines = (tmp_path / "summary.md").read_text().splitlines()
-    assert lines[0] == "| job | model.optimizer.lr | status | val/acc_best | test/acc |"
-    assert lines[2] == "| 1 | 0.1 | complete | 0.9000 | 0.8000 |"
+    assert lines[0] == "Every job: experiment=two_layer"  # shared overrides above the table
+    assert lines[2] == "| job | model.optimizer.lr | status | val/acc_best | test/acc |"
+    assert lines[4] == "| 1 | 0.1 | complete | 0.9000 | 0.8000 |"
     assert table == (tmp_path / "summary.md").read_text()
 
 
 def test_a_loss_objective_sorts_lowest_first_unless_told(tmp_path):
-    make_job(tmp_path, "0", ["a=1"], {"val/loss": 0.2})
+    make_job(tmp_path, "10", ["a=3"], {"val/loss": 0.2})  # a tie: job order, 2 before 10
+    make_job(tmp_path, "2", ["a=1"], {"val/loss": 0.2})
     make_job(tmp_path, "1", ["a=2"], {"val/loss": 0.5})
     write_summary(tmp_path, "val/loss", None)
-    assert (tmp_path / "summary.md").read_text().splitlines()[2].startswith("| 0 |")
+    jobs = [line.split(" | ")[0] for line in (tmp_path / "summary.md").read_text().splitlines()]
+    assert jobs[2:] == ["| 2", "| 10", "| 1"]
     write_summary(tmp_path, "val/loss", "maximize")
-    assert (tmp_path / "summary.md").read_text().splitlines()[2].startswith("| 1 |")
+    jobs = [line.split(" | ")[0] for line in (tmp_path / "summary.md").read_text().splitlines()]
+    assert jobs[2:] == ["| 1", "| 2", "| 10"]
 
 
 def test_no_job_folders_writes_nothing(tmp_path):

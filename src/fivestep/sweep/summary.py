@@ -23,7 +23,8 @@ _LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "error")
 def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job folder under `sweep_dir`: job, overrides, status, metrics."""
     rows = []
-    for overrides_file in sorted(sweep_dir.glob("**/.hydra/overrides.yaml")):
+    found = sweep_dir.glob("**/.hydra/overrides.yaml")
+    for overrides_file in sorted(found, key=lambda p: _natural(p.relative_to(sweep_dir))):
         job_dir = overrides_file.parent.parent
         row: dict[str, Any] = {"job": job_dir.relative_to(sweep_dir).as_posix()}
         for line in OmegaConf.load(overrides_file):
@@ -37,6 +38,11 @@ def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row["status"] = "no metrics.json"
         rows.append(row)
     return rows
+
+
+def _natural(path: Path) -> list[tuple[int, str]]:
+    """Sort key putting job 2 before job 10."""
+    return [(int(p), "") if p.isdigit() else (1 << 62, p) for p in path.parts]
 
 
 def sort_rows(rows: list[dict[str, Any]], metric: str | None, direction: str | None) -> None:
@@ -76,8 +82,15 @@ def _cell(value: Any) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], names: list[str]) -> str:
-    """A Markdown table of `rows`, floats to 4 decimals."""
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    """A Markdown table of `rows`, floats to 4 decimals; overrides shared by all jobs go above."""
+    same = {
+        k for k in names
+        if len(rows) > 1 and k not in ("job", "status")
+        and all(isinstance(r.get(k), str) for r in rows) and len({r[k] for r in rows}) == 1
+    }
+    head = ["Every job: " + " ".join(f"{k}={rows[0][k]}" for k in names if k in same), ""]
+    names = [k for k in names if k not in same]
+    lines = head * bool(same) + ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     lines += ["| " + " | ".join(_cell(r.get(k)) for k in names) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 

@@ -108,26 +108,29 @@ class OptunaSweeper(Sweeper):
         allowed_failures = math.floor(self.max_failure_rate * self.n_trials)
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 
-        while (left := self.n_trials - len(study.get_trials(deepcopy=False, states=counted))) > 0:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, left))]
-            for group in _consecutive(trials):
-                batch = [fixed + [as_override(k, v) for k, v in t.params.items()] for t in group]
-                self.validate_batch_is_legal(batch)
-                try:
+        pending: list[Any] = []  # asked, not yet told
+        try:
+            while (left := self.n_trials - len(study.get_trials(states=counted))) > 0:
+                pending = []
+                for _ in range(min(self.n_jobs, left)):
+                    pending.append(study.ask(space))
+                for group in _consecutive(pending):
+                    batch = [fixed + [as_override(*kv) for kv in t.params.items()] for t in group]
+                    self.validate_batch_is_legal(batch)
                     # job number = trial number: folder <sweep>/<trial>; the job finds its trial
                     returns = self.launcher.launch(batch, initial_job_idx=group[0].number)
-                except BaseException:  # Ctrl-C or a crash of the launcher: no trial left RUNNING
-                    for trial in group:
-                        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-                    raise
-                for trial, ret in zip(group, returns, strict=True):
-                    _tell(study, trial, ret)
-            failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
-            if failed > allowed_failures:
-                raise RuntimeError(
-                    f"{failed} of {self.n_trials} trials failed, more than max_failure_rate="
-                    f"{self.max_failure_rate} allows; see the failed jobs' logs in {sweep_dir}"
-                )
+                    for trial, ret in zip(group, returns, strict=True):
+                        _tell(study, trial, ret)
+                failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+                if failed > allowed_failures:
+                    raise RuntimeError(
+                        f"{failed} of {self.n_trials} trials failed, more than max_failure_rate="
+                        f"{self.max_failure_rate} allows; see the failed jobs' logs in {sweep_dir}"
+                    )
+        except BaseException:  # Ctrl-C, a launcher crash, too many failures: none left RUNNING
+            for trial in pending:
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
         _write_best(study, sweep_dir, self.config.optimized_metric)
 
 
