@@ -5,12 +5,15 @@ resumes); a trial, which may run in another process (joblib, submitit) or on ano
 machine, reloads it from the same storage to report its per-epoch values.
 """
 
+import random
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from sqlalchemy.exc import SQLAlchemyError
 
 DB_NAME = "optuna.db"
 
@@ -27,6 +30,7 @@ def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
 def open_study(sweeper: DictConfig, sweep_dir: str | Path, create: bool = True) -> optuna.Study:
     """The study named by the sweeper config (`hydra.sweeper`), created if `create`.
 
+    Several workers may start at once on a new storage; creating it is retried.
     The pruner is rebuilt from the config because `trial.should_prune()` asks the
     pruner of the study object it belongs to, in whichever process reports.
     """
@@ -37,12 +41,19 @@ def open_study(sweeper: DictConfig, sweep_dir: str | Path, create: bool = True) 
     }
     if not create:
         return optuna.load_study(**common)
-    return optuna.create_study(
-        **common,
-        sampler=instantiate(sweeper.sampler) if sweeper.get("sampler") else None,
-        direction=sweeper.direction,
-        load_if_exists=True,
-    )
+    for attempt in range(5):
+        try:
+            return optuna.create_study(
+                **common,
+                sampler=instantiate(sweeper.sampler) if sweeper.get("sampler") else None,
+                direction=sweeper.direction,
+                load_if_exists=True,
+            )
+        except SQLAlchemyError:  # workers started together race to create the tables
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
 
 
 def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
