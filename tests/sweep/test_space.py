@@ -31,6 +31,12 @@ def test_a_later_line_replaces_an_earlier_one_for_the_same_key():
     assert fixed == [] and space["data.batch_size"] == CategoricalDistribution([8, 16])
 
 
+def test_a_choice_of_lists_keeps_them_as_hydra_text():
+    space, _ = search_space(["model.net.hidden=choice([16],[64,32])"])
+    assert space["model.net.hidden"] == CategoricalDistribution(["[16]", "[64,32]"])
+    assert as_override("model.net.hidden", "[64,32]") == "model.net.hidden=[64,32]"
+
+
 def test_a_float_range_is_a_choice_of_its_values():
     space, _ = search_space(["x=range(0.5, 2.0, 0.5)"])
     assert space["x"] == CategoricalDistribution([0.5, 1.0, 1.5])

@@ -5,7 +5,8 @@ A search space is written the way Hydra writes sweeps, in the config
 
 - `interval(0.001, 0.1)` -> a float between the bounds; `tag(log, interval(...))`
   samples its logarithm; `int(interval(1, 64))` -> an integer.
-- `choice(a, b, c)` or `a,b,c` -> one of the values (any type, `null` included).
+- `choice(a, b, c)` or `a,b,c` -> one of the values (any type, `null` included; a
+  list such as `[64,32]` is kept as its text, which Hydra reads back as the list).
 - `range(1, 5)` -> an integer in 1..4 (`step` honoured); float ranges become a choice.
 - anything else (`experiment=two_layer`) is fixed: passed unchanged to every trial.
 """
@@ -23,13 +24,18 @@ from optuna.distributions import (
 
 from fivestep.checks import UserError
 
+_PLAIN = (type(None), bool, int, float, str)
+
 
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one sweep override (`key=interval(...)`, ...)."""
     sweep = override.value()
     log = "log" in getattr(sweep, "tags", set())
     if isinstance(sweep, ChoiceSweep):
-        return CategoricalDistribution(list(override.sweep_iterator()))
+        # Optuna's choices are plain values: a list or dict goes in as Hydra's text for it
+        texts = override.sweep_string_iterator()
+        values = [v if isinstance(v, _PLAIN) else t for v, t in zip(sweep.list, texts, strict=True)]
+        return CategoricalDistribution(values)
     if isinstance(sweep, RangeSweep):
         values = list(override.sweep_iterator())
         if all(isinstance(v, int) for v in values) and values:
