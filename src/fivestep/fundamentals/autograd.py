@@ -53,9 +53,19 @@ def function_and_gradient(
 
 
 def save_plot(
-    path: Path, x: Tensor, y: Tensor, dy: Tensor, title: str, extra: dict[str, Tensor] | None = None
+    path: Path,
+    x: Tensor,
+    y: Tensor,
+    dy: Tensor,
+    title: str,
+    extra: dict[str, Tensor] | None = None,
+    points: dict[str, tuple[list[float], list[float]]] | None = None,
 ) -> None:
-    """Draw `y` and its derivative `dy` (and any `extra` curves) against `x` into `path`."""
+    """Draw `y` and its derivative `dy` against `x` into `path`.
+
+    `extra` adds dashed curves over the same `x`; `points` adds labelled markers
+    `(xs, ys)`, such as the derivative's value where the lesson computed it.
+    """
     fig = Figure(figsize=(6, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -63,6 +73,8 @@ def save_plot(
     ax.plot(x.numpy(), dy.numpy(), label="derivative (autograd)")
     for label, curve in (extra or {}).items():
         ax.plot(x.numpy(), curve.numpy(), linestyle="--", label=label)
+    for label, (px, py) in (points or {}).items():
+        ax.scatter(px, py, color="black", zorder=3, label=label)
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.set_title(title)
     ax.set_xlabel("x")
@@ -73,27 +85,33 @@ def save_plot(
 
 def run(lesson: Lesson, out: Path) -> None:
     """Fill `lesson` with the autograd steps and save the three plots into `out`."""
-    x = lesson.step(
+    x0 = lesson.step(
         "x = torch.tensor(2.0, requires_grad=True)",
         torch.tensor(2.0, requires_grad=True),
         "autograd records every operation on x",
     )
-    y = lesson.step("y = x**3 - 7 * x**2 + 11 * x", cubic(x), "y remembers how it was made")
-    y.backward()
-    lesson.step("y.backward(); x.grad", x.grad, "dy/dx = 3x**2 - 14x + 11 = 12 - 28 + 11 at x=2")
-    lesson.step("dy/dx at x = 3", derivative_at(3.0), "27 - 42 + 11")
+    y0 = lesson.step("y = x**3 - 7 * x**2 + 11 * x", cubic(x0), "y remembers how it was made")
+    y0.backward()
+    at_two = lesson.step(
+        "y.backward(); x.grad", x0.grad, "dy/dx = 3x**2 - 14x + 11 = 12 - 28 + 11 at x = 2"
+    )
+    at_three = lesson.step(
+        "derivative_at(3.0)", derivative_at(3.0), "the same steps at x = 3: 27 - 42 + 11"
+    )
     lesson.note(
         "a 'tensor variable' (torch.autograd.Variable before PyTorch 0.4)",
         "torch.tensor(2.0, requires_grad=True)",
         "Variable was merged into Tensor in 2018; Variable(t) now just returns t",
     )
 
-    u = torch.tensor(2.0, requires_grad=True)
-    v = torch.tensor(1.0, requires_grad=True)
+    u = lesson.step(
+        "u = torch.tensor(2.0, requires_grad=True)", torch.tensor(2.0, requires_grad=True)
+    )
+    v = lesson.step(
+        "v = torch.tensor(1.0, requires_grad=True)", torch.tensor(1.0, requires_grad=True)
+    )
     f = lesson.step(
-        "u, v = 2.0, 1.0 (requires_grad); f = 3 * u**2 * v - 4 * v**3",
-        3 * u**2 * v - 4 * v**3,
-        "a function of two tensors",
+        "f = 3 * u**2 * v - 4 * v**3", 3 * u**2 * v - 4 * v**3, "a function of two tensors"
     )
     f.backward()
     lesson.step("f.backward(); u.grad", u.grad, "df/du = 6uv = 12")
@@ -152,11 +170,18 @@ def run(lesson: Lesson, out: Path) -> None:
     x, y, dy = function_and_gradient(cubic, -1.0, 6.0, 141)
     exact = 3 * x**2 - 14 * x + 11
     lesson.step(
-        "max |autograd - (3x**2 - 14x + 11)| on [-1, 6]",
+        "(dy - (3 * x**2 - 14 * x + 11)).abs().max().item()",
         (dy - exact).abs().max().item(),
-        "the plotted derivative is the exact one, to float32 rounding",
+        "over the plotted x in [-1, 6]: autograd's derivative is exact to float32 rounding",
     )
-    save_plot(out / PLOTS[0], x, y, dy, "y = x³ − 7x² + 11x and dy/dx")
+    save_plot(
+        out / PLOTS[0],
+        x,
+        y,
+        dy,
+        "y = x³ − 7x² + 11x and dy/dx",
+        points={"dy/dx at x = 2, 3": ([2.0, 3.0], [at_two.item(), at_three])},
+    )
     lesson.wrote(out / PLOTS[0])
 
     x, y, dy = function_and_gradient(torch.square, -3.0, 3.0, 121)

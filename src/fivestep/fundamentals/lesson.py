@@ -108,7 +108,8 @@ class Lesson:
         table.add_column("code  # why", ratio=3)
         table.add_column("result", ratio=2)
         for i, step in enumerate(self.steps, start=1):
-            code = f"{step.code}\n# {step.comment}" if step.comment else step.code
+            code = step.code.replace("; ", "\n")  # one statement a line
+            code = f"{code}\n# {step.comment}" if step.comment else code
             syntax = Syntax(
                 code, "python", theme="ansi_dark", background_color="default", word_wrap=True
             )
