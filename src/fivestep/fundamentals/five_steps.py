@@ -105,7 +105,7 @@ def run(lesson: Lesson, out: Path) -> None:
     torch.manual_seed(SEED)
     net = TwoLayerNet()
     lesson.step(
-        "torch.manual_seed(0); net = TwoLayerNet()",
+        f"torch.manual_seed({SEED}); net = TwoLayerNet()",
         net,
         "the article's step 1: a class derived from nn.Module",
     )
@@ -139,7 +139,7 @@ def run(lesson: Lesson, out: Path) -> None:
     lesson.step("p0.std(), p1.std()", (before.std().item(), after.std().item()))
     lesson.step(
         "((p1 > 0.5) == y).float().mean()",
-        ((after > 0.5) == y.bool()).float().mean(),
+        ((after > 0.5) == y).float().mean(),
         "accuracy on the training rows",
     )
     lesson.note(
