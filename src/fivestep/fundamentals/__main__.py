@@ -13,6 +13,7 @@ LESSONS = ("tensors", "vectors", "matrices", "autograd", "five_steps")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The lesson to run and the plot folder, from `argv` (default: the command line)."""
     parser = argparse.ArgumentParser(
         prog="python -m fivestep.fundamentals",
         description="Run the lessons of 'Fundamentals of PyTorch', one step per row.",
@@ -22,7 +23,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="which lesson to run (default: all, in order)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("logs/fundamentals"),
+        "--out", type=Path, default=Path("logs/fundamentals"), metavar="DIR",
         help="folder for the plots (default: logs/fundamentals)",
     )
     return parser.parse_args(argv)
