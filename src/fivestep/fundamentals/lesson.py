@@ -2,8 +2,9 @@
 
 A lesson records every value it prints under the code that produced it, so a test
 can check exactly what a reader sees (`lesson["t.view(2, 3)"]`). The article was
-written for an older PyTorch; `note` records where the article's call and today's
-call differ, and `show` prints those notes under the table.
+written for an older PyTorch (and the seed copy of it has lost its code listings);
+`note` records where the article, or code of its time, differs from today's PyTorch,
+and `show` prints those notes under the table.
 """
 
 import copy
@@ -117,9 +118,11 @@ class Lesson:
         self.console.print(table)
         if self.notes:
             then_now = Table(
-                title="the article vs current PyTorch", title_justify="left", show_lines=True
+                title="then vs now: the article and current PyTorch",
+                title_justify="left",
+                show_lines=True,
             )
-            then_now.add_column("the article")
+            then_now.add_column("then (the article, or code of its time)")
             then_now.add_column("now")
             then_now.add_column("why")
             for article, now, why in self.notes:
