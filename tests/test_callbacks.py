@@ -225,3 +225,32 @@ def test_multiclass_figures_from_torchmetrics():
     assert sorted(drawn) == ["confusion_matrix", "roc"]
     for png in drawn.values():
         Image.open(io.BytesIO(png)).verify()
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_draw_and_log_everything_once(tmp_path):
+    """Under `trainer=ddp_sim` only rank 0 draws and writes; the other process's
+    TensorBoard writer is a stand-in that must never be written to."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "train.py", "experiment=two_layer", "trainer=ddp_sim",
+         "trainer.max_epochs=4", "data.batch_size=8", f"paths.log_dir={tmp_path}",
+         "callbacks.probability_chart.every_n_epochs=2",
+         "callbacks.parameter_histograms.every_n_epochs=2",
+         "callbacks.progress_bar.refresh_rate=0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = (tmp_path / "train" / "runs").iterdir()
+    events = _events(run / "tensorboard")
+    steps = {tag: [e.step for e in events.Images(tag)] for tag in events.Tags()["images"]}
+    assert steps == {"figures/probabilities": [0, 2, 4], "figures/loss_curves": [4],
+                     "figures/roc": [4], "figures/confusion_matrix": [4]}
+    assert [e.step for e in events.Histograms("gradients/net.output.bias")] == [2, 4]
+    assert len(events.Scalars("train/lr")) == 4
+    assert list(events.PluginTagToContent("hparams")) == [metadata.SESSION_START_INFO_TAG]
+    assert len(list((run / "plots").glob("*.png"))) == 6

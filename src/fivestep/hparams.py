@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 
 def session_start(params: dict[str, Any]) -> Any:
@@ -48,4 +49,9 @@ def log_hparams(loggers: Iterable[Logger], params: dict[str, Any]) -> None:
     for logger in loggers:
         logger.log_hyperparams(params)
         if isinstance(logger, TensorBoardLogger):
-            logger.experiment._get_file_writer().add_summary(session_start(params))
+            _open_session(logger, params)
+
+
+@rank_zero_only  # other processes hold a stand-in writer that writes nothing
+def _open_session(logger: TensorBoardLogger, params: dict[str, Any]) -> None:
+    logger.experiment._get_file_writer().add_summary(session_start(params))
