@@ -132,6 +132,7 @@ def test_loss_curve_history_is_the_logged_loss_and_lives_in_the_checkpoint(two_l
     state = ckpt["callbacks"]["LossCurves"]
     assert state["train"] == pytest.approx([s.value for s in events.Scalars("train/loss")])
     assert state["val"] == pytest.approx([s.value for s in events.Scalars("val/loss")])
+    assert state["val_epochs"] == list(range(1, EPOCHS + 1))
 
 
 def test_figures_run_the_model_only_in_epochs_where_one_is_due(tmp_path):
@@ -202,14 +203,15 @@ class _Regressor(L.LightningModule):
 def test_regression_gets_predicted_vs_true_and_no_probability_chart(tmp_path):
     torch.manual_seed(0)
     logger = L.pytorch.loggers.TensorBoardLogger(tmp_path, name=None, version="")
+    curves = LossCurves(str(tmp_path / "plots"))
     trainer = L.Trainer(
-        max_epochs=3, logger=logger, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
-        callbacks=[ProbabilityChart(str(tmp_path / "plots"), every_n_epochs=1),
-                   LossCurves(str(tmp_path / "plots")),
+        max_epochs=4, check_val_every_n_epoch=2, logger=logger, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
+        callbacks=[ProbabilityChart(str(tmp_path / "plots"), every_n_epochs=1), curves,
                    EvaluationFigures(str(tmp_path / "plots"))],
     )
     trainer.fit(_Regressor(), datamodule=_Rows())
+    assert len(curves.train) == 4 and curves.val_epochs == [2, 4]  # validation every 2
     files = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert files == ["loss_curves.png", "predicted_vs_true.png"]
     assert _png_ok(tmp_path / "plots" / "predicted_vs_true.png")[0] > 100

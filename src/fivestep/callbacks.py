@@ -111,19 +111,24 @@ class ProbabilityChart(L.Callback):
         dirpath: folder for the PNG files (the run's `plots/`).
         every_n_epochs: draw after every this many epochs; 0 = only before and after
             training.
+        max_rows: chart at most the first this many rows (one bar each).
     """
 
-    def __init__(self, dirpath: str, every_n_epochs: int = 10) -> None:
+    def __init__(self, dirpath: str, every_n_epochs: int = 10, max_rows: int = 200) -> None:
         self.dirpath = dirpath
         self.every_n_epochs = every_n_epochs
+        self.max_rows = max_rows
         self._drawn_at: int | None = None
         self._epochs_done = 0
 
     def _draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
-        rows = _rows(trainer)
-        if rows is None or not trainer.is_global_zero or pl_module.task == "regression":
+        if not trainer.is_global_zero or pl_module.task == "regression":
             return
-        split, x, y = rows
+        rows = _rows(trainer)
+        if rows is None:
+            return
+        _, x, y = rows
+        x, y = x[: self.max_rows], y[: self.max_rows]
         probs, target = _outputs(pl_module, x), y.long()
         if pl_module.task == "multiclass":
             k = probs.shape[-1]
@@ -153,7 +158,7 @@ class ProbabilityChart(L.Callback):
 
 class LossCurves(L.Callback):
     """`train/loss` and `val/loss` per epoch as one figure after training
-    (`loss_curves.png`, tag `figures/loss_curves`). Each epoch only copies the two
+    (`loss_curves.png`, tag `figures/loss_curves`). Each epoch only copies the
     numbers already logged; the history is kept in checkpoints, so a resumed run
     draws its whole curve.
 
@@ -163,28 +168,34 @@ class LossCurves(L.Callback):
 
     def __init__(self, dirpath: str) -> None:
         self.dirpath = dirpath
-        self.train: list[float] = []
-        self.val: list[float] = []
+        self.train: list[float] = []  # one per epoch
+        self.val: list[float] = []  # one per validation run ...
+        self.val_epochs: list[int] = []  # ... after this many epochs
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Here, as for EarlyStopping, the epoch's validation metrics are final.
+        if not trainer.sanity_checking and "val/loss" in trainer.callback_metrics:
+            self.val.append(float(trainer.callback_metrics["val/loss"]))
+            self.val_epochs.append(trainer.current_epoch + 1)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        if "train/loss" in metrics:
-            self.train.append(float(metrics["train/loss"]))
-        if "val/loss" in metrics:
-            self.val.append(float(metrics["val/loss"]))
+        if "train/loss" in trainer.callback_metrics:
+            self.train.append(float(trainer.callback_metrics["train/loss"]))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and self.train:
-            png = figures.loss_curves(self.train, self.val)
+            png = figures.loss_curves(self.train, self.val, self.val_epochs)
             publish(trainer, self.dirpath, "loss_curves", "loss_curves", png,
                     trainer.current_epoch)
 
-    def state_dict(self) -> dict[str, list[float]]:
-        return {"train": list(self.train), "val": list(self.val)}
+    def state_dict(self) -> dict[str, list]:
+        return {"train": list(self.train), "val": list(self.val),
+                "val_epochs": list(self.val_epochs)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.train = list(state_dict["train"])
         self.val = list(state_dict["val"])
+        self.val_epochs = list(state_dict["val_epochs"])
 
 
 class EvaluationFigures(L.Callback):
@@ -202,8 +213,8 @@ class EvaluationFigures(L.Callback):
         self.dirpath = dirpath
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        rows = _rows(trainer)
-        if rows is None or not trainer.is_global_zero:
+        rows = _rows(trainer) if trainer.is_global_zero else None
+        if rows is None:
             return
         split, x, y = rows
         out = _outputs(pl_module, x)

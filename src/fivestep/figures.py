@@ -77,13 +77,16 @@ def probability_chart(
     return to_png(fig)
 
 
-def loss_curves(train: Sequence[float], val: Sequence[float]) -> bytes:
-    """Training and validation loss per epoch (`val` may be empty)."""
+def loss_curves(
+    train: Sequence[float], val: Sequence[float], val_epochs: Sequence[int]
+) -> bytes:
+    """Training loss of epochs 1, 2, ... and validation loss after `val_epochs`
+    epochs (validation may run less often, or never)."""
     fig = _figure()
     ax = fig.add_subplot()
     ax.plot(np.arange(1, len(train) + 1), train, label="train/loss")
     if len(val):
-        ax.plot(np.arange(1, len(val) + 1), val, label="val/loss")
+        ax.plot(val_epochs, val, label="val/loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Loss per epoch")
