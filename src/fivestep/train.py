@@ -11,40 +11,67 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fivestep.checks import check_types
+from fivestep.checks import UserError, check_types
+from fivestep.hparams import log_hparams
+from fivestep.shapes import fill_from_data
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
 
 log = logging.getLogger(__name__)
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`instantiate`, but a `UserError` raised by the object comes out as itself
+    (Hydra wraps it), so the user sees its one-line message."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate every `_target_` entry of a config group (callbacks, loggers)."""
     if not group:
         return []
-    return [instantiate(node) for node in group.values() if isinstance(node, DictConfig)]
+    return [build(node) for node in group.values() if isinstance(node, DictConfig)]
+
+
+# Not hyperparameters: where files go, and what watches the run.
+NOT_HPARAMS = ("paths", "hydra", "callbacks", "logger", "trainer/default_root_dir")
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The run's config as `{"model/optimizer/lr": 0.1, ...}`, readable in TensorBoard."""
+    """The run's config as `{"model/optimizer": "SGD", "model/optimizer/lr": 0.1, ...}`,
+    readable in TensorBoard: a `_target_` becomes its class name under its node's own
+    key; lists and `None` become strings; `NOT_HPARAMS` are left out."""
     out: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str) -> None:
+        if prefix in NOT_HPARAMS:
+            return
         if isinstance(node, dict):
+            if "_target_" in node:
+                out[prefix] = str(node["_target_"]).rsplit(".", 1)[-1]
             for key, value in node.items():
-                if key not in ("_target_", "_partial_") and key != "hydra":
+                if key not in ("_target_", "_partial_"):
                     walk(value, f"{prefix}/{key}" if prefix else str(key))
         else:
             out[prefix] = node if isinstance(node, int | float | str | bool) else str(node)
 
     for key in cfg:
-        if key in ("paths", "hydra"):
+        if key in NOT_HPARAMS:  # before resolving: `hydra` holds sweep-only values
             continue
         node = cfg._get_node(key)
-        value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else cfg[key]
-        walk({key: value}, "")
+        is_config = OmegaConf.is_config(node)
+        walk(OmegaConf.to_container(node, resolve=True) if is_config else cfg[key], str(key))
     return out
 
 
@@ -55,16 +82,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
 
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule: L.LightningDataModule = build(cfg.data)
+    datamodule.setup("fit")  # reads the data: bad input stops here, before any output
+    fill_from_data(cfg.model, datamodule)  # the net's sizes come from the data
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: L.LightningModule = instantiate(cfg.model)
+    model: L.LightningModule = build(cfg.model)
     callbacks = instantiate_all(cfg.get("callbacks")) + optuna_trial_callbacks(cfg)
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     relaunch_ranks_as_this_job(trainer.world_size)  # DDP in a multirun: extra ranks run this job
 
-    for logger in trainer.loggers:
-        logger.log_hyperparams(flat_hparams(cfg))
+    log_hparams(trainer.loggers, flat_hparams(cfg))
 
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
