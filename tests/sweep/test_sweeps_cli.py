@@ -12,6 +12,7 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..conftest import ROOT
 from ..test_cli import run_cli
@@ -111,9 +112,12 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
     db = tmp_path / "train" / "sweeps" / "two_layer" / "optuna.db"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # Ctrl-C once two trials are done and a third runs
-        if db.exists() and states(load(tmp_path)).count("COMPLETE") >= 2:
-            break
         time.sleep(0.2)
+        try:
+            if db.exists() and states(load(tmp_path)).count("COMPLETE") >= 2:
+                break
+        except (SQLAlchemyError, KeyError):  # the sweep is still creating its tables or study
+            continue
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=120) != 0
     before = {t.number: t for t in load(tmp_path).get_trials(states=(TrialState.COMPLETE,))}
