@@ -37,3 +37,6 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
     yield make
     GlobalHydra.instance().clear()
+
+# A session fixture shared by the tests of eval, predict, export and checkpoints.
+from .trained import two_layer_run  # noqa: E402, F401
