@@ -1,5 +1,8 @@
 """Reading checkpoints: find them, load them safely, check they fit, rebuild from them.
 
+`restore` is what `eval.py`, `predict.py` and `export.py` start with: the model and
+the data of a finished run, from the checkpoint file alone.
+
 Every reader here loads with `torch.load(..., weights_only=True)`, which refuses
 anything that would need pickle to run code; a fivestep checkpoint is plain data
 (see `fivestep.run_state`). Each problem a person can fix (no such file, a
@@ -8,14 +11,17 @@ becomes a `UserError` naming the file and what to do.
 """
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from fivestep.checks import UserError
+from fivestep.checks import UserError, check_types
 from fivestep.run_state import KEY
 
 log = logging.getLogger(__name__)
@@ -122,3 +128,45 @@ def resolve(ckpt_path: str, log_dir: str | Path, task_name: str, experiment: str
         log.info("ckpt_path=last -> %s", path)
         return path
     return Path(ckpt_path)
+
+
+@dataclass
+class Restored:
+    """A trained run rebuilt from one checkpoint file.
+
+    Attributes:
+        path: the checkpoint file.
+        checkpoint: its contents (plain data).
+        config: the run's composed config, with the caller's overrides merged in.
+        model: the LightningModule with the checkpoint's weights, in eval mode.
+        datamodule: the DataModule, its fitted preprocessing (if it has any) loaded
+            from the checkpoint; not set up (no data read yet).
+    """
+
+    path: Path
+    checkpoint: dict[str, Any]
+    config: DictConfig
+    model: L.LightningModule
+    datamodule: L.LightningDataModule
+
+
+def restore(ckpt_path: str | Path | None, overrides: DictConfig, script: str) -> Restored:
+    """Rebuild model and data from `ckpt_path`; `overrides` (`data`, `model`, `trainer`,
+    `seed` nodes of the caller's config, where present) win over the stored config."""
+    if not ckpt_path:
+        raise UserError(f"ckpt_path is required: python {script} ckpt_path=<file.ckpt>")
+    path = Path(str(ckpt_path))
+    checkpoint = load_checkpoint(path)
+    config = config_of(checkpoint, path)
+    changes = {k: overrides[k] for k in ("data", "model", "trainer", "seed") if k in overrides}
+    if changes:
+        config = OmegaConf.merge(config, changes)
+    check_types(config)
+    model = instantiate(config.model)
+    load_weights(model, checkpoint, path)
+    model.eval()
+    datamodule = instantiate(config.data)
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if state:
+        datamodule.load_state_dict(state)
+    return Restored(path, checkpoint, config, model, datamodule)
