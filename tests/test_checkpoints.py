@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from fivestep.checkpoints import check_fits, config_of, find_last, load_checkpoint
 from fivestep.checks import UserError
@@ -85,10 +86,11 @@ def test_a_checkpoint_needing_pickle_is_refused(two_layer_run, tmp_path):
         load_checkpoint(unsafe)
 
 
-def test_other_model_and_missing_config_are_refused(two_layer_run, make_cfg, tmp_path):
+def test_other_model_and_missing_config_are_refused(two_layer_run):
     path = two_layer_run / "checkpoints" / "last.ckpt"
     checkpoint = load_checkpoint(path)
-    wider = instantiate(make_cfg("experiment=two_layer", "model.net.hidden1=16").model)
+    config = OmegaConf.merge(config_of(checkpoint, path), {"model": {"net": {"hidden1": 16}}})
+    wider = instantiate(config.model)
     with pytest.raises(UserError, match=r"different model \(net\.hidden1\.weight is \(8, 5\)"):
         check_fits(wider, checkpoint, path)
     del checkpoint["fivestep"]

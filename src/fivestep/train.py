@@ -11,22 +11,38 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fivestep import checkpoints
 from fivestep.atomic_io import AtomicCheckpointIO
-from fivestep.checks import check_types
+from fivestep.checks import UserError, check_types
 from fivestep.run_state import RunState, hydra_choices
+from fivestep.shapes import fill_from_data
 
 log = logging.getLogger(__name__)
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`instantiate`, but a `UserError` raised by the object comes out as itself
+    (Hydra wraps it), so the user sees its one-line message."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate every `_target_` entry of a config group (callbacks, loggers)."""
     if not group:
         return []
-    return [instantiate(node) for node in group.values() if isinstance(node, DictConfig)]
+    return [build(node) for node in group.values() if isinstance(node, DictConfig)]
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
@@ -85,16 +101,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
 
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule: L.LightningDataModule = build(cfg.data)
+    datamodule.setup("fit")  # reads the data: bad input stops here, before any output
+    fill_from_data(cfg.model, datamodule)  # the net's sizes come from the data
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: L.LightningModule = instantiate(cfg.model)
+    model: L.LightningModule = build(cfg.model)
     if resume:
         checkpoints.check_fits(model, resume[1], resume[0])
     # RunState stores the config and RNG states in every checkpoint (and restores the
     # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg)]
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(
+    trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
 
