@@ -86,4 +86,4 @@ def fit_epoch_losses(model: "L.LightningModule", datamodule, epochs: int) -> lis
 
 
 # A session fixture shared by the tests of eval, predict, export and checkpoints.
-from .trained import two_layer_run  # noqa: E402, F401
+from .trained import table_run, two_layer_run  # noqa: E402, F401

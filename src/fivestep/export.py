@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
@@ -132,7 +133,22 @@ def standalone(restored: Restored) -> tuple[Standalone, dict[str, Any]]:
     return module, spec
 
 
-def test_rows(restored: Restored, module: Standalone, rows: int = 256) -> tuple[Tensor, Tensor]:
+def raw_input(datamodule: Any, rows: pd.DataFrame) -> Tensor:
+    """Raw table rows -> the exported model's input `(rows, n_features)` float32.
+
+    The same columns as `datamodule.transform(rows)`, but the numeric ones keep their
+    raw values (NaN included): the exported graph imputes and standardizes them.
+    """
+    x = datamodule.transform(rows)
+    numeric = datamodule.state_dict()["numeric"]
+    values = rows[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
+    x[:, : len(numeric)] = torch.from_numpy(values)
+    return x
+
+
+def held_out_rows(
+    restored: Restored, module: Standalone, rows: int = 256
+) -> tuple[Tensor, Tensor]:
     """Up to `rows` real test rows, as the exported model takes them and as the net does.
 
     Returns `(x_raw, x_net)`: the exported model's input form (numeric columns back in
@@ -203,7 +219,7 @@ def export(cfg: DictConfig) -> Path:
     if out.exists() and not cfg.get("overwrite", False):
         raise UserError(f"output={str(out)!r} exists; choose another output or add overwrite=true")
 
-    x_raw, x_net = test_rows(restored, module)
+    x_raw, x_net = held_out_rows(restored, module)
     write(module, x_raw, out, fmt)
     expected = checkpoint_predictions(restored, x_net).numpy()
     diff = float(np.max(np.abs(run_exported(out, fmt, x_raw) - expected)))
