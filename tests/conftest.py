@@ -79,7 +79,7 @@ def fit_epoch_losses(model: "L.LightningModule", datamodule, epochs: int) -> lis
     trainer = L.Trainer(
         accelerator="cpu", max_epochs=epochs, callbacks=[Record()], logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0,
+        num_sanity_val_steps=0, limit_val_batches=0,  # the train loss is all we read
     )
     trainer.fit(model, datamodule=datamodule)
     return losses

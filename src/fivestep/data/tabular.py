@@ -316,7 +316,7 @@ class TabularDataModule(L.LightningDataModule):
         x_num = (x_num - st["shift"].numpy()) / st["scale"].numpy()
         blocks = [x_num.astype(np.float32)]
         for column, levels in st["categorical"].items():
-            values = df[column].astype("string").to_numpy()
+            values = df[column].astype("string").to_numpy(dtype=object, na_value=None)
             onehot = (values[:, None] == np.asarray(levels, dtype=object)[None, :])
             blocks.append(onehot.astype(np.float32))
         return torch.from_numpy(np.concatenate(blocks, axis=1))
