@@ -19,8 +19,9 @@ COMMON = [
     "experiment=two_layer",
     "data.batch_size=16",
     "model.optimizer.momentum=0.9",
-    "model.net._target_=tests.resume_helpers.DropoutNet",
-    "+model.net.p=0.3",
+    "model/net=mlp",
+    "model.net.hidden=[8,4]",
+    "model.net.dropout=0.3",
     "callbacks.progress_bar.refresh_rate=0",
     "test=false",
 ]
