@@ -27,7 +27,7 @@ def test_eval_reports_the_checkpoints_test_metrics_and_writes_json(
     _, _, test = split_indices(y, 0.2, 0.2, seed=0, stratify=True)
     net = TwoLayerNet()
     weights = torch.load(ckpt, weights_only=True)["state_dict"]
-    net.load_state_dict({k.removeprefix("net."): v for k, v in weights.items()})
+    net.load_state_dict({k[4:]: v for k, v in weights.items() if k.startswith("net.")})
     with torch.no_grad():
         predicted = net(torch.tensor(x[test], dtype=torch.float32)).squeeze(-1) > 0
     assert metrics["test/acc"] == pytest.approx((predicted.numpy() == y[test]).mean(), abs=1e-6)

@@ -50,14 +50,16 @@ def test_resume_is_bitwise_exact_and_continues_the_same_run(tmp_path):
     # The best-checkpoint callback here never improves after epoch 0 (it minimizes the
     # epoch number); last.ckpt must still follow every epoch.
     best_is_first = ["callbacks.model_checkpoint.monitor=epoch", "logger=[]"]
-    train(compose_config([*COMMON, "trainer.max_epochs=4", *best_is_first], full))
+    uninterrupted = train(compose_config([*COMMON, "trainer.max_epochs=4", *best_is_first], full))
     assert {p.name for p in (full / "checkpoints").iterdir()} == {"epoch_000.ckpt", "last.ckpt"}
     train(compose_config([*COMMON, "trainer.max_epochs=2"], cut))
     last = cut / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 1
-    train(compose_config([*COMMON, "trainer.max_epochs=4", f"ckpt_path={last}"], again))
+    resumed = train(compose_config([*COMMON, "trainer.max_epochs=4", f"ckpt_path={last}"], again))
 
     _same_state(full / "checkpoints" / "last.ckpt", last)  # the resumed run wrote there
+    for key in ("train/loss", "val/loss", "val/acc", "val/acc_best"):  # the best spans both
+        assert resumed[key] == uninterrupted[key], key
     assert not (again / "checkpoints").exists()  # and nothing into a new folder
     # 60 training rows in batches of 16 = 4 steps per epoch: points at steps 3, 7 | 11, 15,
     # across the two event files of one TensorBoard run.
