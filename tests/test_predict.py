@@ -99,3 +99,50 @@ def test_bad_predict_inputs_are_one_clear_error_and_write_nothing(
     with pytest.raises(UserError, match="exists; choose another output or add overwrite=true"):
         run(rows)
     assert out.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_predict_and_export_for_multiclass_and_regression(task):
+    """Class names and probabilities for K classes; values back in the target's units."""
+    from functools import partial
+
+    from fivestep.checkpoints import Restored
+    from fivestep.data.tabular import TabularDataModule
+    from fivestep.modules import System
+    from fivestep.nets import MLP
+    from fivestep.predict import predict_frame
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)) * [1, 10, 100] + [0, 5, 50], columns=list("abc"))
+    score = frame["a"] + frame["b"] / 10 - frame["c"] / 100
+    if task == "multiclass":
+        frame["y"] = np.array(["low", "mid", "high"])[np.digitize(score, [-0.5, 0.5])]
+    else:
+        frame["y"] = 1000 + 300 * score  # far from mean 0 / std 1
+    dm = TabularDataModule(frame=frame, target="y", task=task, target_scaling="standard")
+    dm.setup("fit")
+    torch.manual_seed(0)
+    k = dm.num_classes if task == "multiclass" else 1
+    model = System(MLP(3, [8], k), partial(torch.optim.SGD, lr=0.1), task=task,
+                   num_classes=dm.num_classes).eval()
+    restored = Restored(None, {}, None, model, dm)
+
+    rows = frame.drop(columns="y")
+    out = predict_frame(restored, rows, None)
+    module, spec = standalone(restored)
+    exported = torch.jit.trace(module, (raw_input(dm, rows),), check_trace=False)
+    y = exported(raw_input(dm, rows)).detach().numpy()
+    if task == "multiclass":
+        assert list(out.columns) == ["prediction"] + [f"probability_{n}" for n in dm.label_names]
+        probs = out[[f"probability_{n}" for n in dm.label_names]].to_numpy()
+        np.testing.assert_allclose(probs, y, atol=1e-5)
+        np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-6)
+        assert out["prediction"].tolist() == [dm.label_names[i] for i in probs.argmax(axis=1)]
+    else:
+        assert list(out.columns) == ["prediction"]
+        with torch.no_grad():
+            scaled = model.net(dm.transform(rows)).squeeze(-1)
+        expected = scaled * dm.state_dict()["target_scale"] + dm.state_dict()["target_shift"]
+        np.testing.assert_allclose(out["prediction"], expected.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(y, out["prediction"], rtol=1e-6)
+        assert abs(out["prediction"].mean()) > 100  # in the target's units, not standardized
