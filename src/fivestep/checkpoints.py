@@ -72,11 +72,26 @@ def config_of(checkpoint: dict[str, Any], path: str | Path) -> DictConfig:
     return OmegaConf.create(config)
 
 
-def check_fits(model: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Raise a `UserError` unless the checkpoint's weights have the model's names and shapes."""
+def _metric_state_keys(model: nn.Module) -> set[str]:
+    """Keys of `model.state_dict()` that are torchmetrics states, not weights."""
+    from torchmetrics import Metric
+
+    prefixes = [f"{name}." for name, m in model.named_modules() if isinstance(m, Metric) and name]
+    return {k for k in model.state_dict() if any(k.startswith(p) for p in prefixes)}
+
+
+def check_fits(
+    model: nn.Module, checkpoint: dict[str, Any], path: str | Path, weights_only: bool = False
+) -> None:
+    """Raise a `UserError` unless the checkpoint's weights have the model's names and shapes.
+
+    With `weights_only`, metric states the checkpoint lacks (e.g. the best-so-far
+    value, saved since fivestep 0.1) are not required: enough to evaluate or predict.
+    """
     have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     saved = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
-    problems = [f"missing {k}" for k in have if k not in saved]
+    optional = _metric_state_keys(model) if weights_only else set()
+    problems = [f"missing {k}" for k in have if k not in saved and k not in optional]
     problems += [f"unexpected {k}" for k in saved if k not in have]
     problems += [
         f"{k} is {saved[k]} in the checkpoint but {have[k]} in the model"
@@ -93,9 +108,9 @@ def check_fits(model: nn.Module, checkpoint: dict[str, Any], path: str | Path) -
 
 
 def load_weights(model: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Copy the checkpoint's weights into `model` after `check_fits`."""
-    check_fits(model, checkpoint, path)
-    model.load_state_dict(checkpoint["state_dict"])
+    """Copy the checkpoint's weights into `model` after `check_fits` (for inference)."""
+    check_fits(model, checkpoint, path, weights_only=True)
+    model.load_state_dict(checkpoint["state_dict"], strict=False)
 
 
 def find_last(log_dir: str | Path, task_name: str, experiment: str | None) -> Path:
