@@ -49,3 +49,18 @@ def test_export_refuses_a_bad_format_and_an_existing_file(two_layer_run, make_cf
         export(make_cfg(f"ckpt_path={ckpt}", "format=torchscript", f"output={taken}",
                         config_name="export"))
     assert taken.read_text() == "keep me"
+
+
+def test_export_needs_only_the_checkpoint(table_run, make_cfg, tmp_path):
+    """With the training table gone, the export is still written (just not checked)."""
+    ckpt = table_run / "checkpoints" / "last.ckpt"
+    cfg = make_cfg(f"ckpt_path={ckpt}", "format=torchscript", f"+data.path={tmp_path}/gone.csv",
+                   config_name="export")
+    path = export(cfg)
+    spec = json.loads(path.with_suffix(".pt.json").read_text())
+    assert spec["check"] is None
+    assert spec["input"]["columns"] == ["a", "b", "color=blue", "color=green", "color=red"]
+    assert spec["label_names"] == ["no", "yes"]
+    x = torch.tensor([[0.5, -1.0, 0.0, 0.0, 1.0], [float("nan"), 2.0, 1.0, 0.0, 0.0]])
+    p = torch.jit.load(str(path))(x).detach()
+    assert p.shape == (2,) and bool(((p > 0) & (p < 1)).all())
