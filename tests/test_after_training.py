@@ -68,3 +68,26 @@ def test_train_eval_predict_export_on_breast_cancer(tmp_path, make_cfg):
     positive = restored.datamodule.label_names[1]
     np.testing.assert_allclose(p_positive, out[f"probability_{positive}"], atol=1e-5, rtol=0)
     assert torch.from_numpy(p_positive).shape == (len(test),)
+
+
+@pytest.mark.slow
+def test_bad_checkpoints_on_the_command_line_are_one_line_and_leave_no_run(tmp_path):
+    logs = f"paths.log_dir={tmp_path / 'logs'}"
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    cases = [
+        (("eval.py", f"ckpt_path={broken}"), "cannot be read: it is truncated or corrupt"),
+        (("predict.py", f"ckpt_path={tmp_path}/none.ckpt", f"input={broken}"),
+         "unknown file type '.ckpt'"),
+        (("export.py", "format=onnx"), "ckpt_path is required: python export.py"),
+        (("train.py", "experiment=two_layer", "ckpt_path=last"),
+         "ckpt_path=last: no last.ckpt of experiment=two_layer"),
+    ]
+    for args, message in cases:
+        proc = run_cli(*args, logs)
+        assert proc.returncode == 2, (args, proc.stderr[-2000:])
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0], (args, errors)
+        assert "Traceback" not in proc.stderr
+    leftovers = [p for p in (tmp_path / "logs").rglob("*") if p.is_file()]
+    assert not leftovers, leftovers

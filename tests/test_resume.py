@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -52,10 +53,11 @@ def test_resume_is_bitwise_exact_and_continues_the_same_run(tmp_path):
     best_is_first = ["callbacks.model_checkpoint.monitor=epoch", "logger=[]"]
     uninterrupted = train(compose_config([*COMMON, "trainer.max_epochs=4", *best_is_first], full))
     assert {p.name for p in (full / "checkpoints").iterdir()} == {"epoch_000.ckpt", "last.ckpt"}
-    train(compose_config([*COMMON, "trainer.max_epochs=2"], cut))
+    train(compose_config([*COMMON, "trainer.max_epochs=2", "logger=many_loggers"], cut))
     last = cut / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 1
-    resumed = train(compose_config([*COMMON, "trainer.max_epochs=4", f"ckpt_path={last}"], again))
+    resume = [*COMMON, "trainer.max_epochs=4", "logger=many_loggers", f"ckpt_path={last}"]
+    resumed = train(compose_config(resume, again))
 
     _same_state(full / "checkpoints" / "last.ckpt", last)  # the resumed run wrote there
     for key in ("train/loss", "val/loss", "val/acc", "val/acc_best"):  # the best spans both
@@ -65,6 +67,11 @@ def test_resume_is_bitwise_exact_and_continues_the_same_run(tmp_path):
     # across the two event files of one TensorBoard run.
     assert _train_loss_steps(cut / "tensorboard") == [3, 7, 11, 15]
     assert len(list((cut / "tensorboard").glob("events.out.tfevents.*"))) >= 2
+    # Lightning's CSVLogger restarts metrics.csv; the rows before the resume are kept.
+    before = pd.read_csv(cut / "csv" / "metrics.part1.csv")
+    after = pd.read_csv(cut / "csv" / "metrics.csv")
+    assert sorted(before["epoch"].dropna().unique()) == [0, 1]
+    assert sorted(after["epoch"].dropna().unique()) == [2, 3]
 
 
 def test_resume_from_another_model_is_refused_before_training(two_layer_run, make_cfg, tmp_path):

@@ -66,13 +66,27 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
+def keep_csv_metrics(run_dir: Path) -> None:
+    """Rename each `metrics.csv` in `run_dir` to `metrics.partN.csv` (N = 1, 2, ...).
+
+    Lightning's CSVLogger deletes an existing `metrics.csv` when it starts; a resumed
+    run would lose the rows of the epochs before the resume. Renamed, they stay, and
+    the resumed epochs go to a new `metrics.csv` beside them.
+    """
+    for metrics in run_dir.rglob("metrics.csv"):
+        n = 1 + len(list(metrics.parent.glob("metrics.part*.csv")))
+        metrics.rename(metrics.with_name(f"metrics.part{n}.csv"))
+        log.info("Kept %s as %s", metrics, metrics.with_name(f"metrics.part{n}.csv").name)
+
+
 def resume_from(cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
     """The checkpoint `cfg.ckpt_path` names (`last` = the newest of this experiment), loaded.
 
     Resuming from a run's `last.ckpt` (still in the folder of the run that wrote it)
     continues that run in its own folder: new checkpoints and TensorBoard events go
     there (`paths.output_dir` is pointed at it), so the curves continue in the same
-    TensorBoard run; this invocation's folder keeps only its `.hydra/` record and log.
+    TensorBoard run (a CSV log's earlier rows are kept as `metrics.partN.csv`); this
+    invocation's folder keeps only its `.hydra/` record and log.
     Any other checkpoint (a best `epoch_*.ckpt`, a copied file) starts a new run
     folder, so nothing in the old one is overwritten.
     """
@@ -88,6 +102,7 @@ def resume_from(cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
     if path.name == "last.ckpt" and written_by and Path(written_by).resolve() == run_dir:
         log.info("Resuming %s: checkpoints and logs continue in %s", path, run_dir)
         cfg.paths.output_dir = str(run_dir)
+        keep_csv_metrics(run_dir)
     else:
         log.info("Resuming %s in the new run folder %s", path, cfg.paths.output_dir)
     return path, checkpoint
