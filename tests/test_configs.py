@@ -41,7 +41,8 @@ NEEDS = {
 
 
 @pytest.mark.parametrize(
-    "group", ["data", "model/optimizer", "model/scheduler", "callbacks", "logger", "debug"]
+    "group",
+    ["data", "model/net", "model/optimizer", "model/scheduler", "callbacks", "logger", "debug"],
 )
 def test_every_option_of_a_group_composes(make_cfg, group):
     options = _options(group)

@@ -60,3 +60,13 @@ def test_sparse_adam_is_accepted_for_sparse_embeddings():
     net = torch.nn.Sequential(torch.nn.EmbeddingBag(10, 1, mode="sum", sparse=True))
     model = System(net, optimizer("sparse_adam"), task="regression")
     assert isinstance(model.configure_optimizers(), torch.optim.SparseAdam)
+
+
+def test_a_scheduler_steps_once_per_epoch():
+    scheduler = instantiate(OmegaConf.load(CONFIGS / "model/scheduler/step.yaml"),
+                            step_size=1, gamma=0.5)
+    dm = tiny_table("binary")
+    model = System(MLP(dm.n_features, hidden=[4]), optimizer("sgd", lr=0.1), task="binary",
+                   scheduler=scheduler)
+    fit_epoch_losses(model, dm, epochs=3)
+    assert model.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)

@@ -11,7 +11,7 @@ from .conftest import tiny_table
 
 def model_cfg(**net):
     return OmegaConf.create(
-        {"task": "???", "num_classes": None,
+        {"task": "???", "num_classes": None, "loss": "auto",
          "net": {"in_features": "???", "out_features": None, **net}}
     )
 
@@ -21,8 +21,10 @@ def model_cfg(**net):
 def test_unset_sizes_are_filled_from_the_data(task, classes, out):
     cfg = model_cfg()
     fill_from_data(cfg, tiny_table(task))
+    loss = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}[task]
     assert OmegaConf.to_container(cfg) == {
-        "task": task, "num_classes": classes, "net": {"in_features": 4, "out_features": out}
+        "task": task, "num_classes": classes, "loss": loss,
+        "net": {"in_features": 4, "out_features": out},
     }
     assert out_features(task, classes) == out
 

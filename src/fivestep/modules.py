@@ -166,8 +166,21 @@ class System(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": config}
 
 
-# The foundation's name for the system; configs may still point at it.
-Classifier = System
+class Classifier(System):
+    """The foundation's classifier signature, kept for code that calls it positionally:
+    `Classifier(net, loss, optimizer, scheduler=None, num_classes=2)` is a `System`
+    for a binary (2) or multi-class (K) task."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: str | nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        num_classes: int = 2,
+    ) -> None:
+        task = "binary" if num_classes == 2 else "multiclass"
+        super().__init__(net, optimizer, loss, scheduler, task=task, num_classes=num_classes)
 
 
 def _refuse_sparse_adam(optimizer: OptimizerFactory, net: nn.Module) -> None:

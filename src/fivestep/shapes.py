@@ -15,6 +15,9 @@ Filled keys (each only where the model config has it):
 | `model.num_classes`     | `datamodule.num_classes` (None for regression) |
 | `model.net.in_features` | `datamodule.n_features` (after encoding)       |
 | `model.net.out_features`| 1 for binary and regression, K for K classes   |
+| `model.loss` (if `auto`)| the task's usual loss: bce, cross_entropy, mse |
+
+So the saved config, and the hyperparameters logged, name the loss actually used.
 """
 
 from typing import Any, Protocol
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fivestep.checks import UserError
+from fivestep.losses import DEFAULTS
 
 
 class DataShape(Protocol):
@@ -50,6 +54,9 @@ def fill_from_data(model_cfg: DictConfig, data: DataShape) -> None:
             (net, "out_features", out_features(data.task, data.num_classes),
              "1 for a binary or regression target, K for K classes"),
         ]
+    if model_cfg.get("loss") == "auto":
+        with open_dict(model_cfg):
+            model_cfg.loss = DEFAULTS.get(data.task, "auto")
     for node, key, value, meaning in wanted:
         if key not in node.keys():  # `in node` is False for a ??? value
             continue

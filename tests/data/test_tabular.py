@@ -83,6 +83,25 @@ def test_transform_handles_unseen_levels_extra_and_missing_columns():
         dm.transform(new.drop(columns="income"))
 
 
+def test_an_integer_level_read_back_as_float_is_the_same_level():
+    dm = TabularDataModule(frame=mixed_frame(), target="label", categorical=["grade"])
+    dm.setup()
+    # a file with a gap in `grade` comes back from pandas as float: 2 -> 2.0
+    rows = pd.DataFrame({"age": [30.0, 31.0], "income": [900.0, 950.0],
+                         "city": ["rome", "oslo"], "grade": [2.0, np.nan]})
+    x = dm.transform(rows)
+    grade = {n: i for i, n in enumerate(dm.feature_names) if n.startswith("grade=")}
+    assert x[0, grade["grade=2"]] == 1 and x[0].sum() > 0
+    assert torch.equal(x[1, list(grade.values())], torch.zeros(3))  # missing: all zeros
+    labels = pd.Series([0.0, 1.0, 1.0])
+    assert dm.label_names == ["no", "yes"]
+    ints = mixed_frame().assign(label=lambda d: (d.income > 1000).astype(int))
+    numeric = TabularDataModule(frame=ints, target="label")
+    numeric.setup()
+    assert numeric.label_names == ["0", "1"]
+    assert numeric.encode_target(labels).tolist() == [0.0, 1.0, 1.0]
+
+
 def test_sklearn_tables_and_their_tasks():
     dm = TabularDataModule(dataset="iris", val_fraction=0.2, test_fraction=0.2)
     dm.setup()

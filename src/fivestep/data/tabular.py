@@ -316,7 +316,7 @@ class TabularDataModule(L.LightningDataModule):
         x_num = (x_num - st["shift"].numpy()) / st["scale"].numpy()
         blocks = [x_num.astype(np.float32)]
         for column, levels in st["categorical"].items():
-            values = df[column].astype("string").to_numpy(dtype=object, na_value=None)
+            values = as_levels(df[column])
             onehot = (values[:, None] == np.asarray(levels, dtype=object)[None, :])
             blocks.append(onehot.astype(np.float32))
         return torch.from_numpy(np.concatenate(blocks, axis=1))
@@ -328,7 +328,7 @@ class TabularDataModule(L.LightningDataModule):
             y = pd.to_numeric(values, errors="raise").to_numpy(np.float32)
             return (torch.from_numpy(y) - st["target_shift"]) / st["target_scale"]
         index = {name: i for i, name in enumerate(st["label_names"])}
-        names = values.astype("string").to_numpy()
+        names = as_levels(values)
         unknown = sorted({str(v) for v in names if v not in index})
         if unknown:
             raise UserError(f"labels {unknown} were not seen in training; known: "
@@ -430,7 +430,7 @@ def _encode_labels(
         names = [str(c) for c in y.cat.categories if (y == c).any()]
     else:
         levels = sorted(y.unique(), key=lambda v: (str(type(v)), v))
-        names = [str(v) for v in levels]
+        names = list(dict.fromkeys(as_levels(pd.Series(levels, dtype=y.dtype))))
     if len(names) < 2:
         raise UserError(
             f"target {target!r} of {where} has only one class ({names[0]!r}); a classifier "
@@ -440,7 +440,7 @@ def _encode_labels(
         raise UserError(f"target {target!r} of {where} has {len(names)} classes but "
                         "data.task=binary; set data.task=multiclass")
     index = {name: i for i, name in enumerate(names)}
-    codes = y.astype("string").map(index).to_numpy()
+    codes = np.array([index[v] for v in as_levels(y)])
     dtype = np.float32 if task == "binary" else np.int64
     return codes.astype(dtype), names
 
@@ -477,8 +477,23 @@ def _column_kinds(
     return numeric, categorical
 
 
+def as_levels(s: pd.Series) -> np.ndarray:
+    """Values as level names (object array, None where missing). An integral number is
+    written without a decimal point, so `2` in training and `2.0` in a file with gaps
+    (which pandas reads as float) are the same level."""
+
+    def name(v: Any) -> str | None:
+        if pd.isna(v):
+            return None
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+
+    return np.array([name(v) for v in s.to_numpy(dtype=object)], dtype=object)
+
+
 def _levels(s: pd.Series) -> list[str]:
-    return sorted(str(v) for v in s.dropna().astype("string").unique())
+    return sorted({v for v in as_levels(s) if v is not None})
 
 
 def _numeric_block(df: pd.DataFrame, columns: list[str], where: str) -> np.ndarray:
