@@ -83,3 +83,7 @@ def fit_epoch_losses(model: "L.LightningModule", datamodule, epochs: int) -> lis
     )
     trainer.fit(model, datamodule=datamodule)
     return losses
+
+
+# A session fixture shared by the tests of eval, predict, export and checkpoints.
+from .trained import table_run, two_layer_run  # noqa: E402, F401

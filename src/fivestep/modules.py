@@ -84,6 +84,7 @@ class System(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_best = MaxMetric()
+        self.val_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
         self._logged_step: tuple[int, int] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -126,10 +127,6 @@ class System(L.LightningModule):
             self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def on_train_start(self) -> None:
-        # Sanity-check validation must not count towards the best value.
-        self.val_best.reset()
-
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, preds, target = self._step(batch)
         self.val_metrics.update(preds, target)
@@ -138,7 +135,8 @@ class System(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.val_best.update(values[f"val/{self.best_key}"])
+        if not self.trainer.sanity_checking:  # a sanity check must not count as the best
+            self.val_best.update(values[f"val/{self.best_key}"])
         self.log_dict(values, prog_bar=True)
         self.log(f"val/{self.best_key}_best", self.val_best.compute())
 
