@@ -108,7 +108,8 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
         tmp_path, "model.optimizer.lr=tag(log, interval(0.01, 1.0))", "trainer.max_epochs=150",
         "hydra.sweeper.n_trials=20", "hydra/sweeper/pruner=none",
     )]
-    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = open(tmp_path / "first.log", "w")  # a file, not a pipe nobody reads: that would block
+    first = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     db = tmp_path / "train" / "sweeps" / "two_layer" / "optuna.db"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # Ctrl-C once two trials are done and a third runs
@@ -120,6 +121,7 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
             continue
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=120) != 0
+    log.close()
     before = {t.number: t for t in load(tmp_path).get_trials(states=(TrialState.COMPLETE,))}
     assert len(before) >= 2
     assert "RUNNING" not in states(load(tmp_path))  # the interrupted trial is marked failed
@@ -160,12 +162,14 @@ def test_two_sweep_processes_share_one_study(tmp_path):
         tmp_path, "model.optimizer.lr=tag(log, interval(0.01, 1.0))", "trainer.max_epochs=20",
         "hydra.sweeper.n_trials=6",
     )]
+    logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
     workers = [
-        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(2)
+        subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT) for log in logs
     ]
-    for worker in workers:
-        assert worker.wait(timeout=300) == 0, worker.stderr.read()[-3000:]
+    for worker, log in zip(workers, logs, strict=True):
+        code = worker.wait(timeout=300)
+        log.close()
+        assert code == 0, open(log.name).read()[-3000:]
     trials = load(tmp_path).trials
     assert 6 <= len(trials) <= 7  # both may ask at once for the last trial
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
