@@ -14,8 +14,13 @@ cost, caches and peak memory never leak into the other):
   initial weights. Measured: wall time of the 200-epoch fit (`on_fit_start` to
   `on_fit_end`; data generation is outside it on both sides).
 - `tabular`: 1,000,000 x 20 `make_classification` rows, batch 1024, reshuffled, one
-  epoch of the two-layer network. Measured: training samples per second and the
+  epoch of the two-layer network, through the same experiment (all rows for
+  training, `test=false`). Measured: training samples per second and the
   process's peak RSS (`os.wait4` on each child).
+
+`seed` and `tabular` also time a "floor": the same system in a Lightning Trainer with
+every extra off (no validation, logger, checkpoint, progress bar, summary), i.e. what
+Lightning itself costs over the raw loop; no project change can go below it.
 - `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
   against `python -c "import lightning"`, the framework's own floor.
 - `test-suite`: wall time of the default `pytest` run, against its 60 s budget.
@@ -179,6 +184,27 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     )
 
 
+def bare_worker(args: argparse.Namespace, overrides: list[str], result: Path) -> None:
+    """Lightning's floor: the same system and data, a Trainer with every extra off (no
+    validation, logger, checkpoint, progress bar or summary). What is left is the
+    framework's own per-epoch cost, which no project code can remove."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(overrides, Path(tmp))
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = instantiate(cfg.data)
+        model = instantiate(cfg.model)
+        trainer = L.Trainer(
+            accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
+            max_epochs=cfg.trainer.max_epochs, limit_val_batches=0, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=[FitClock(str(result))], default_root_dir=tmp,
+        )
+        trainer.fit(model, datamodule=datamodule)
+
+
 def tabular_raw_worker(args: argparse.Namespace, result: Path) -> None:
     """A careful hand-written loop: the same table in memory, batches sliced from a
     per-epoch permutation, the five steps; no Lightning imported."""
@@ -233,11 +259,30 @@ def sync(device: Any) -> None:
 
 
 def worker_main(args: argparse.Namespace) -> None:
+    if args.profile:  # cProfile the worker: `--worker seed:project --profile seed.prof`
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+        try:
+            run_worker_side(args)
+        finally:
+            profile.disable()
+            profile.dump_stats(args.profile)
+    else:
+        run_worker_side(args)
+
+
+def run_worker_side(args: argparse.Namespace) -> None:
     result = Path(args.result)
     if args.worker == "seed:raw":
         seed_raw_worker(args, result)
     elif args.worker == "seed:project":
         project_worker(seed_overrides(args.device), result)
+    elif args.worker == "seed:bare":
+        bare_worker(args, seed_overrides(args.device), result)
+    elif args.worker == "tabular:bare":
+        bare_worker(args, tabular_overrides(args), result)
     elif args.worker == "tabular:raw":
         tabular_raw_worker(args, result)
     elif args.worker == "tabular:project":
@@ -249,11 +294,24 @@ def worker_main(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------- parent
 
 
+THREADS: int = 1  # set from --threads in main()
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every measured process: the same torch thread count for all."""
+    env = dict(os.environ)
+    if THREADS > 0:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(THREADS)
+    return env
+
+
 def run_child(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, int, str]:
     """Run `cmd`; return (wall seconds, peak RSS in MiB, exit status, output tail)."""
     with tempfile.TemporaryFile("w+") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=child_env()
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -280,11 +338,20 @@ def median(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def paired_case(args: argparse.Namespace, case: str) -> dict[str, list[dict[str, Any]]]:
+def paired_ratio(runs: dict[str, list[dict[str, Any]]], key: str, side: str = "project") -> float:
+    """Median of side/raw over runs made back to back (they share the machine's load)."""
+    return statistics.median(
+        p[key] / r[key] for r, p in zip(runs["raw"], runs[side], strict=True)
+    )
+
+
+def paired_case(
+    args: argparse.Namespace, case: str, sides: tuple[str, ...] = ("raw", "project")
+) -> dict[str, list[dict[str, Any]]]:
     """Alternate raw and project runs so that machine load hits both alike."""
-    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "project": []}
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     for i in range(args.repeat):
-        for side in ("raw", "project"):
+        for side in sides:
             r = run_worker(args, f"{case}:{side}")
             runs[side].append(r)
             log(f"  {case} {side} #{i + 1}: fit {r['seconds']:.3f} s, "
@@ -306,24 +373,34 @@ def row(case: str, metric: str, raw: float | None, project: float, ratio: float,
 
 
 def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "seed")
+    runs = paired_case(args, "seed", ("raw", "project", "bare"))
     raw, proj = median(runs["raw"], "seconds"), median(runs["project"], "seconds")
+    bare = median(runs["bare"], "seconds")
     epochs = runs["raw"][0]["epochs"]
-    rows = [row("seed", f"{epochs}-epoch fit", raw, proj, proj / raw, "seed", "s")]
+    rows = [
+        row("seed", f"{epochs}-epoch fit", raw, proj, paired_ratio(runs, "seconds"), "seed", "s"),
+        row("seed", "  floor: bare Lightning fit", raw, bare,
+            paired_ratio(runs, "seconds", "bare"), "seed", "s"),
+    ]
     rows[0]["runs"] = runs
     return rows
 
 
 def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "tabular")
+    runs = paired_case(args, "tabular", ("raw", "project", "bare"))
     for side in runs.values():
         for r in side:
             r["samples_per_s"] = r["rows"] / r["seconds"]
+    bare = median(runs["bare"], "samples_per_s")
     raw, proj = median(runs["raw"], "samples_per_s"), median(runs["project"], "samples_per_s")
     raw_rss, proj_rss = median(runs["raw"], "rss_mib"), median(runs["project"], "rss_mib")
     rows = [
-        row("tabular", "samples/s (1 epoch)", raw, proj, proj / raw, "tabular", "samples/s"),
-        row("tabular", "peak RSS", raw_rss, proj_rss, proj_rss / raw_rss, "tabular_rss", "MiB"),
+        row("tabular", "samples/s (1 epoch)", raw, proj, paired_ratio(runs, "samples_per_s"),
+            "tabular", "samples/s"),
+        row("tabular", "  floor: bare Lightning", raw, bare,
+            paired_ratio(runs, "samples_per_s", "bare"), "tabular", "samples/s"),
+        row("tabular", "peak RSS", raw_rss, proj_rss, paired_ratio(runs, "rss_mib"),
+            "tabular_rss", "MiB"),
     ]
     rows[0]["runs"] = runs
     return rows
@@ -345,7 +422,8 @@ def bench_startup(args: argparse.Namespace) -> list[dict[str, Any]]:
             train.append(wall2)
             log(f"  startup #{i + 1}: import lightning {wall:.2f} s, train.py {wall2:.2f} s")
     raw, proj = statistics.median(floor), statistics.median(train)
-    r = row("startup", "train.py, 1 epoch", raw, proj, proj / raw, "startup", "s")
+    ratio = statistics.median(t / f for f, t in zip(floor, train, strict=True))
+    r = row("startup", "train.py, 1 epoch", raw, proj, ratio, "startup", "s")
     r["runs"] = {"import_lightning": floor, "train_py": train}
     return [r]
 
@@ -383,7 +461,8 @@ def machine(device: str) -> dict[str, Any]:
         [PY, "-c", "import torch, lightning; print(torch.__version__, lightning.__version__)"],
         capture_output=True, text=True,
     ).stdout.split()
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1_5_15": list(os.getloadavg()),
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": THREADS or "default",
+            "load_avg_1_5_15": list(os.getloadavg()),
             "python": platform.python_version(), "torch": versions[0] if versions else "?",
             "lightning": versions[1] if len(versions) > 1 else "?", "device": device,
             "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
@@ -426,6 +505,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated subset of: " + ", ".join(CASES))
     p.add_argument("--repeat", type=int, default=3, help="repetitions per side (median)")
     p.add_argument("--suite-repeat", type=int, default=1, help="repetitions of the pytest run")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (OMP_NUM_THREADS) of every measured process, both sides; "
+                   "0 = torch's default. On a shared machine, threads spinning against other "
+                   "jobs swamp the measurement")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda: trainer=gpu (bf16-mixed) data.on_device=true; raw in bf16 autocast")
     p.add_argument("--rows", type=int, default=1_000_000, help="tabular rows")
@@ -435,6 +518,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where the JSON table goes")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
+    p.add_argument("--profile", help="with --worker: write cProfile stats to this file")
     return p.parse_args(argv)
 
 
@@ -443,6 +527,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         worker_main(args)
         return
+    global THREADS
+    THREADS = args.threads
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
     if unknown:
@@ -458,8 +544,9 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": info, "repeat": args.repeat, "rows": rows}, indent=1))
     print(f"\n{info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
-          f"lightning {info['lightning']}, device {args.device}, load {info['load_avg_1_5_15']}; "
-          f"medians of {args.repeat}")
+          f"lightning {info['lightning']}, device {args.device}, torch threads {info['threads']}, "
+          f"load {info['load_avg_1_5_15']}; medians of {args.repeat}, ratio = median of paired "
+          "runs")
     print(table(rows))
     print(f"\nJSON: {out}")
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -58,6 +58,9 @@ class Classifier(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_acc_best = MaxMetric()
+        # train/loss: a running mean updated every step, logged once per epoch, because
+        # one `self.log` call costs more than a whole step of a small net
+        self.train_loss = MeanMetric()
 
     def forward(self, x: Tensor) -> Tensor:
         """`x: (batch, features)` -> logits `(batch, 1)` or `(batch, K)`."""
@@ -78,7 +81,11 @@ class Classifier(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, _, _ = self._step(batch)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.train_loss.update(loss.detach(), weight=len(batch[1]))
+        if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
+            # logged here, not in on_train_epoch_end, so callbacks see it at epoch end
+            self.log("train/loss", self.train_loss.compute(), on_epoch=True, prog_bar=True)
+            self.train_loss.reset()
         return loss
 
     def on_train_start(self) -> None:
