@@ -1,0 +1,35 @@
+"""The GPU configuration's pieces, run on the CPU: tables kept on the trainer's device
+(`data.on_device=true`) and bf16 mixed precision (`trainer=gpu` sets `bf16-mixed`)."""
+
+import math
+
+import torch
+from hydra.utils import instantiate
+
+from fivestep.train import train
+
+
+def test_on_device_and_bf16_mixed_train_and_test(make_cfg):
+    cfg = make_cfg(
+        "experiment=two_layer",
+        "data.on_device=true",
+        "+trainer.precision=bf16-mixed",
+        "++trainer.fast_dev_run=true",
+        "logger=[]",
+    )
+    metrics = train(cfg)
+    assert math.isfinite(metrics["train/loss"]) and math.isfinite(metrics["test/loss"])
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+
+
+def test_on_device_moves_every_split_to_the_trainer_device(make_cfg):
+    import lightning as L
+
+    cfg = make_cfg("experiment=two_layer", "data.on_device=true")
+    datamodule = instantiate(cfg.data)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False)
+    datamodule.trainer = trainer
+    datamodule.setup("fit")
+    assert set(datamodule.splits) == {"train", "val", "test", "all"}
+    for x, y in datamodule.splits.values():
+        assert x.device == y.device == trainer.strategy.root_device == torch.device("cpu")
