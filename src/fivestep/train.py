@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fivestep.checks import check_types
+from fivestep.hparams import log_hparams
 
 log = logging.getLogger(__name__)
 
@@ -24,24 +25,34 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if isinstance(node, DictConfig)]
 
 
+# Not hyperparameters: where files go, and what watches the run.
+NOT_HPARAMS = ("paths", "hydra", "callbacks", "logger", "trainer/default_root_dir")
+
+
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The run's config as `{"model/optimizer/lr": 0.1, ...}`, readable in TensorBoard."""
+    """The run's config as `{"model/optimizer": "SGD", "model/optimizer/lr": 0.1, ...}`,
+    readable in TensorBoard: a `_target_` becomes its class name under its node's own
+    key; lists and `None` become strings; `NOT_HPARAMS` are left out."""
     out: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str) -> None:
+        if prefix in NOT_HPARAMS:
+            return
         if isinstance(node, dict):
+            if "_target_" in node:
+                out[prefix] = str(node["_target_"]).rsplit(".", 1)[-1]
             for key, value in node.items():
-                if key not in ("_target_", "_partial_") and key != "hydra":
+                if key not in ("_target_", "_partial_"):
                     walk(value, f"{prefix}/{key}" if prefix else str(key))
         else:
             out[prefix] = node if isinstance(node, int | float | str | bool) else str(node)
 
     for key in cfg:
-        if key in ("paths", "hydra"):
+        if key in NOT_HPARAMS:  # before resolving: `hydra` holds sweep-only values
             continue
         node = cfg._get_node(key)
-        value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else cfg[key]
-        walk({key: value}, "")
+        is_config = OmegaConf.is_config(node)
+        walk(OmegaConf.to_container(node, resolve=True) if is_config else cfg[key], str(key))
     return out
 
 
@@ -59,8 +70,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    for logger in trainer.loggers:
-        logger.log_hyperparams(flat_hparams(cfg))
+    log_hparams(trainer.loggers, flat_hparams(cfg))
 
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -1,0 +1,151 @@
+"""The figures of a run, drawn from plain arrays with matplotlib's Agg renderer.
+
+Each function takes numbers (no Lightning, no trainer) and returns PNG bytes, so a
+callback can both save the file under `<run>/plots/` and hand the very same bytes to
+TensorBoard. Figures are built with `matplotlib.figure.Figure` rather than `pyplot`:
+no global backend switch, no figure registry to leak, safe in any process.
+matplotlib is imported inside the functions, so importing this module costs nothing.
+"""
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# One colour per class, colour-blind safe (Okabe-Ito); cycled beyond eight classes.
+CLASS_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+                 "#F0E442", "#000000"]
+
+
+def _figure(width: float = 6.4, height: float = 4.0, right: float = 0.96) -> "Figure":
+    """A figure with fixed margins (a layout engine would double the drawing time)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(left=0.12, right=right, bottom=0.13, top=0.9)
+    return fig
+
+
+def to_png(fig: "Figure") -> bytes:
+    """Render `fig` once with Agg and return the PNG file's bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def probability_chart(
+    probs: np.ndarray, target: np.ndarray, epoch: int, class_names: Sequence[str]
+) -> bytes:
+    """The seed's bar chart: one bar per row, its predicted probability, coloured by
+    the row's true class. Untrained, every bar sits near 0.5 (binary); trained, the
+    two classes split towards 0 and 1.
+
+    Args:
+        probs: `(rows,)` probability of the positive class (binary) or of each row's
+            own true class (multi-class).
+        target: `(rows,)` integer true classes.
+        epoch: epochs trained so far (0 = before training), for the title.
+        class_names: a name per class, for the legend.
+    """
+    fig = _figure(7.0, 4.0, right=0.8)
+    ax = fig.add_subplot()
+    rows = np.arange(len(probs))
+    colours = [CLASS_COLOURS[int(c) % len(CLASS_COLOURS)] for c in target]
+    ax.bar(rows, probs, color=colours, width=0.8)
+    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    ax.set_ylim(0, 1)
+    ax.set_xlim(-0.6, max(len(probs), 1) - 0.4)
+    ax.set_xlabel("row")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    binary = len(class_names) == 2
+    ax.set_ylabel("P(class 1)" if binary else "P(true class)")
+    ax.set_title(f"Predicted probability per row, after {epoch} epochs")
+    from matplotlib.patches import Patch
+
+    present = sorted({int(c) for c in target})
+    ax.legend(
+        handles=[Patch(color=CLASS_COLOURS[c % len(CLASS_COLOURS)], label=f"true: {class_names[c]}")
+                 for c in present],
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+    )
+    return to_png(fig)
+
+
+def loss_curves(
+    train: Sequence[float], val: Sequence[float], val_epochs: Sequence[int]
+) -> bytes:
+    """Training loss of epochs 1, 2, ... and validation loss after `val_epochs`
+    epochs (validation may run less often, or never)."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(np.arange(1, len(train) + 1), train, label="train/loss")
+    if len(val):
+        ax.plot(val_epochs, val, label="val/loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss per epoch")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return to_png(fig)
+
+
+def roc_curve(
+    curves: Sequence[tuple[np.ndarray, np.ndarray]], aucs: Sequence[float],
+    labels: Sequence[str], split: str,
+) -> bytes:
+    """ROC curves, one per `(fpr, tpr)` pair (one for binary, one per class for
+    multi-class, one class against the rest), with their AUROC in the legend."""
+    fig = _figure(5.0, 4.6)
+    ax = fig.add_subplot()
+    for i, ((fpr, tpr), auc, label) in enumerate(zip(curves, aucs, labels, strict=True)):
+        ax.plot(fpr, tpr, color=CLASS_COLOURS[i % len(CLASS_COLOURS)],
+                label=f"{label} (AUROC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC curve ({split} rows)")
+    ax.legend(loc="lower right", fontsize="small")
+    return to_png(fig)
+
+
+def confusion_matrix(counts: np.ndarray, class_names: Sequence[str], split: str) -> bytes:
+    """`counts: (K, K)`, rows true class, columns predicted class, each cell annotated."""
+    size = 2.6 + 0.6 * len(class_names)
+    fig = _figure(size + 1.0, size, right=0.98)
+    ax = fig.add_subplot()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names)
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    threshold = counts.max() / 2 if counts.size else 0
+    for (i, j), n in np.ndenumerate(counts):
+        ax.text(j, i, str(int(n)), ha="center", va="center",
+                color="white" if n > threshold else "black")
+    ax.set_title(f"Confusion matrix ({split} rows)")
+    return to_png(fig)
+
+
+def predicted_vs_true(pred: np.ndarray, target: np.ndarray, r2: float, split: str) -> bytes:
+    """Regression: predicted against true value per row, with the line `y = x`."""
+    fig = _figure(5.0, 4.6)
+    ax = fig.add_subplot()
+    ax.scatter(target, pred, s=14, alpha=0.7, color=CLASS_COLOURS[0])
+    low = float(min(target.min(), pred.min()))
+    high = float(max(target.max(), pred.max()))
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("true value")
+    ax.set_ylabel("predicted value")
+    ax.set_title(f"Predicted vs true ({split} rows), R² {r2:.3f}")
+    ax.grid(alpha=0.3)
+    return to_png(fig)

@@ -1,0 +1,106 @@
+"""The dashboard as a person opens it: a real `tensorboard` server on a loopback port
+(slow), and the page in headless Chromium (browser: needs Debian's `chromium`)."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from fivestep.train import train
+
+from .conftest import ROOT, compose_config
+
+PER_EPOCH = ["train/loss", "train/lr", "val/loss", "val/acc", "val/auroc", "val/f1",
+             "val/acc_best"]
+TEST = ["test/loss", "test/acc", "test/auroc", "test/f1"]
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory) -> Path:
+    """A `logs/` folder holding one 4-epoch two_layer run."""
+    logs = tmp_path_factory.mktemp("logs")
+    run = logs / "train" / "runs" / "short"
+    cfg = compose_config(
+        ["experiment=two_layer", "trainer.max_epochs=4",
+         "callbacks.probability_chart.every_n_epochs=2", "callbacks.progress_bar.refresh_rate=0"],
+        run,
+    )
+    train(cfg)
+    return logs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", "X-XSRF-Protected": "1"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_runs_scalars_images_and_hparams(logdir):
+    port = _free_port()
+    exe = Path(sys.executable).with_name("tensorboard")
+    server = subprocess.Popen(
+        [str(exe), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline, runs = time.monotonic() + 90, {}
+        while time.monotonic() < deadline and not runs:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            try:
+                runs = _get(f"{base}/data/plugin/scalars/tags")
+            except OSError:
+                time.sleep(0.5)
+        run = "train/runs/short/tensorboard"
+        assert list(runs) == [run]
+        assert set(runs[run]) >= set(PER_EPOCH + TEST)
+        images = _get(f"{base}/data/plugin/images/tags")[run]
+        assert set(images) == {"figures/probabilities", "figures/loss_curves", "figures/roc",
+                               "figures/confusion_matrix"}
+        points = _get(f"{base}/data/plugin/scalars/scalars?run={run}&tag=val/acc_best")
+        assert [p[1] for p in points] == [0, 1, 2, 3]  # (wall time, step, value)
+        experiment = _get(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
+        hparams = {h["name"] for h in experiment["hparamInfos"]}
+        metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
+        assert {"model/optimizer", "model/optimizer/lr", "trainer/max_epochs"} <= hparams
+        assert set(PER_EPOCH + TEST) <= metrics
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+@pytest.mark.browser
+def test_headless_chromium_renders_the_dashboard(logdir, tmp_path):
+    shot = tmp_path / "dashboard.png"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_dashboard.py"), "--logdir", str(logdir),
+         "--out", str(shot), "--size", "1200x800", "--wait-ms", "20000"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1200, 800)
+        rgb = image.convert("RGB")
+        red, green, blue = rgb.getpixel((600, 10))  # TensorBoard's orange header bar
+        assert red > 200 and 80 < green < 160 and blue < 60
+        assert len(rgb.getcolors(maxcolors=1 << 20)) > 500  # a rendered page, not a blank
