@@ -84,7 +84,8 @@ class Classifier(L.LightningModule):
         self.train_loss.update(loss.detach(), weight=len(batch[1]))
         if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
             # logged here, not in on_train_epoch_end, so callbacks see it at epoch end
-            self.log("train/loss", self.train_loss.compute(), on_epoch=True, prog_bar=True)
+            self.log("train/loss", self.train_loss.compute(), on_step=False, on_epoch=True,
+                     prog_bar=True)
             self.train_loss.reset()
         return loss
 
