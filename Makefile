@@ -38,7 +38,7 @@ test-slow: setup
 test-all: test test-slow
 
 lint: setup
-	$(PY) -m ruff check src tests scripts train.py
+	$(PY) -m ruff check src tests scripts train.py eval.py predict.py export.py
 
 tensorboard: setup
 	bash scripts/tensorboard.sh

@@ -3,6 +3,7 @@
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # One torch thread, here and in the processes tests start: the nets are tiny, and on a
 # busy 2-core machine a second OpenMP thread waiting for a core costs more than it gives.
@@ -13,6 +14,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict, read_write
+
+if TYPE_CHECKING:
+    import lightning as L
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -42,3 +46,49 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
 
     yield make
     GlobalHydra.instance().clear()
+
+
+def tiny_table(task: str, rows: int = 48, seed: int = 0) -> "L.LightningDataModule":
+    """A small, learnable table for `task`, as a set-up `TabularDataModule`."""
+    import numpy as np
+    import pandas as pd
+
+    from fivestep.data.tabular import TabularDataModule
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4))
+    score = x @ np.array([1.5, -1.0, 0.5, 0.0])
+    y = {
+        "binary": (score > 0).astype(int),
+        "multiclass": np.digitize(score, [-0.7, 0.7]),
+        "regression": score,
+    }[task]
+    frame = pd.DataFrame(x, columns=list("abcd")).assign(y=y)
+    dm = TabularDataModule(frame=frame, target="y", task=task, val_fraction=0.25,
+                           test_fraction=0.0)
+    dm.setup("fit")
+    return dm
+
+
+def fit_epoch_losses(model: "L.LightningModule", datamodule, epochs: int) -> list[float]:
+    """`trainer.fit` in process (no logger, checkpoints or progress bar); the
+    `train/loss` of every epoch."""
+    import lightning as L
+
+    losses: list[float] = []
+
+    class Record(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            losses.append(trainer.callback_metrics["train/loss"].item())
+
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=epochs, callbacks=[Record()], logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, limit_val_batches=0,  # the train loss is all we read
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return losses
+
+
+# A session fixture shared by the tests of eval, predict, export and checkpoints.
+from .trained import table_run, two_layer_run  # noqa: E402, F401

@@ -120,7 +120,7 @@ def test_hparams_session_holds_the_flat_config(two_layer_run):
     assert hp["model/optimizer"].string_value == "SGD"
     assert hp["model/optimizer/lr"].number_value == pytest.approx(0.1)
     assert hp["model/net/hidden1"].number_value == 8
-    assert hp["model/loss"].string_value == "BCEWithLogitsLoss"
+    assert hp["model/loss"].string_value == "bce"  # `auto`, resolved for the binary task
     assert hp["trainer/max_epochs"].number_value == EPOCHS
     assert hp["train"].WhichOneof("kind") == "bool_value" and hp["train"].bool_value
     assert not any(k.startswith(("callbacks", "logger", "paths")) for k in hp)

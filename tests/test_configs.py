@@ -4,7 +4,9 @@ import lightning as L
 import pytest
 from hydra.utils import instantiate
 
-from fivestep.train import instantiate_all
+from fivestep.checks import UserError
+from fivestep.shapes import fill_from_data
+from fivestep.train import build, instantiate_all
 
 from .conftest import CONFIGS
 
@@ -13,25 +15,49 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
 
 
+def build_data_and_model(cfg) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """The datamodule, set up, and the model sized from it, as `fivestep.train` does."""
+    datamodule = build(cfg.data)
+    datamodule.setup("fit")
+    fill_from_data(cfg.model, datamodule)
+    return datamodule, build(cfg.model)
+
+
 @pytest.mark.parametrize("experiment", _options("experiment"))
 def test_experiment_composes_and_instantiates(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}")
-    assert isinstance(instantiate(cfg.data), L.LightningDataModule)
-    assert isinstance(instantiate(cfg.model), L.LightningModule)
+    datamodule, model = build_data_and_model(cfg)
+    assert isinstance(datamodule, L.LightningDataModule)
+    assert isinstance(model, L.LightningModule)
+    assert model.task == datamodule.task
     assert all(isinstance(c, L.Callback) for c in instantiate_all(cfg.callbacks))
 
 
-@pytest.mark.parametrize("group", ["data", "model/optimizer", "callbacks", "logger", "debug"])
+# Options that need more than the defaults: the fix their refusal names.
+NEEDS = {
+    ("data", "tabular"): "give exactly one source",
+    ("model/optimizer", "sparse_adam"): "SparseAdam updates only parameters with sparse",
+}
+
+
+@pytest.mark.parametrize(
+    "group",
+    ["data", "model/net", "model/optimizer", "model/scheduler", "callbacks", "logger", "debug"],
+)
 def test_every_option_of_a_group_composes(make_cfg, group):
     options = _options(group)
     assert options, f"configs/{group} is empty"
     for option in options:
-        override = f"{group}={option}"
-        cfg = make_cfg(override)
+        cfg = make_cfg(f"{group}={option}")
         if group in ("callbacks", "logger"):
             instantiate_all(cfg.get(group))
+        elif (group, option) in NEEDS:
+            with pytest.raises(UserError, match=NEEDS[group, option]):
+                build_data_and_model(cfg)
         elif group != "debug":
-            instantiate(cfg.data if group == "data" else cfg.model)
+            _, model = build_data_and_model(cfg)
+            if group.startswith("model/"):
+                model.configure_optimizers()
 
 
 @pytest.mark.parametrize("option", _options("trainer"))

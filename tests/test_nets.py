@@ -1,6 +1,8 @@
+import pytest
 import torch
 
-from fivestep.nets import TwoLayerNet
+from fivestep.checks import UserError
+from fivestep.nets import MLP, FunkyNet, RegressionNet, TwoLayerNet
 
 
 def test_two_layer_net_has_the_seed_shape():
@@ -26,3 +28,27 @@ def test_bce_with_logits_equals_sigmoid_then_bce():
     stable = torch.nn.BCEWithLogitsLoss()(logits, target)
     seed_form = torch.nn.BCELoss()(torch.sigmoid(logits), target)
     assert torch.allclose(stable, seed_form, atol=1e-6)
+
+
+def test_regression_net_has_the_seed_shape():
+    shapes = [tuple(p.shape) for p in RegressionNet().parameters()]
+    assert shapes == [(40, 20), (40,), (40, 40), (40,), (1, 40), (1,)]
+
+
+def test_funky_net_sums_relu_and_tanh_of_the_first_layer():
+    torch.manual_seed(0)
+    net = FunkyNet(in_features=3, hidden1=4, hidden2=2, out_features=1)
+    x = torch.randn(5, 3)
+    z = net.hidden1(x)
+    expected = net.output(torch.relu(net.hidden2(torch.relu(z) + torch.tanh(z))))
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_mlp_layers_activation_dropout_and_linear_case():
+    net = MLP(6, hidden=[5, 4], out_features=3, activation="tanh", dropout=0.1)
+    kinds = [type(m).__name__ for m in net.layers]
+    assert kinds == ["Linear", "Tanh", "Dropout", "Linear", "Tanh", "Dropout", "Linear"]
+    assert net(torch.zeros(2, 6)).shape == (2, 3)
+    assert [type(m).__name__ for m in MLP(6, hidden=[]).layers] == ["Linear"]
+    with pytest.raises(UserError, match=r"activation='swish'.*\['elu', 'gelu'"):
+        MLP(6, activation="swish")

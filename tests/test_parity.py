@@ -8,6 +8,7 @@ import torch
 from hydra.utils import instantiate
 
 from fivestep.fundamentals.five_steps import seed_data, train_five_steps
+from fivestep.shapes import fill_from_data
 
 
 class EpochLosses(L.Callback):
@@ -20,10 +21,12 @@ class EpochLosses(L.Callback):
 
 def test_lightning_matches_the_raw_five_step_loop(make_cfg):
     cfg = make_cfg("experiment=two_layer", "data.val_fraction=0", "data.test_fraction=0")
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    fill_from_data(cfg.model, datamodule)  # as fivestep.train does
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     raw_net = copy.deepcopy(model.net)
-    datamodule = instantiate(cfg.data)
 
     x, y = seed_data()
     raw_losses = train_five_steps(raw_net, x, y, epochs=200, lr=0.1)

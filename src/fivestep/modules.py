@@ -4,110 +4,153 @@ Lightning zeroes the gradients, calls `training_step` (forward + loss), runs
 `backward` and steps the optimizer returned by `configure_optimizers`."""
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
+
+from fivestep.checks import UserError
+from fivestep.losses import build_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-SchedulerFactory = Callable[[Optimizer], LRScheduler]
+SchedulerFactory = Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
+Task = Literal["binary", "multiclass", "regression"]
 
 
-class Classifier(L.LightningModule):
-    """Binary (one logit) or multi-class (K logits) classification.
+class System(L.LightningModule):
+    """Binary (one logit), multi-class (K logits) or regression (one value) training.
 
-    Logs per epoch: `train/loss`; `val/loss`, `val/acc`, `val/auroc`, `val/f1`,
-    `val/acc_best`; `test/loss`, `test/acc`, `test/auroc`, `test/f1`.
+    Logs per epoch, classification: `train/loss`; `val/loss`, `val/acc`, `val/auroc`,
+    `val/f1`, `val/acc_best`; `test/loss`, `test/acc`, `test/auroc`, `test/f1`.
+    Regression: `train/loss`; `val/loss`, `val/mse`, `val/mae`, `val/r2`,
+    `val/r2_best`; `test/loss`, `test/mse`, `test/mae`, `test/r2`.
 
     Args:
-        net: maps `x: (batch, features)` to logits `(batch, 1)` or `(batch, K)`.
-        loss: called as `loss(logits, target)`; binary: `(batch,)` logits against
-            float targets; multi-class: `(batch, K)` logits against class indices.
+        net: maps `x: (batch, features)` to `(batch, 1)` (binary logit, regression
+            value) or `(batch, K)` logits.
         optimizer: factory taking the parameters (Hydra `_partial_: true`).
-        scheduler: optional factory taking the optimizer, stepped once per epoch.
-        num_classes: 2 for binary (the net has one output), K for multi-class.
+        loss: a name in `fivestep.losses.LOSSES` ("auto" = the task's usual loss),
+            checked against the task; or a loss module, used as given.
+        scheduler: optional factory taking the optimizer, stepped once per epoch
+            (`ReduceLROnPlateau` watches `val/loss`).
+        task: "binary", "multiclass" or "regression"; `fivestep.train` fills it in
+            from the data when the config leaves it null.
+        num_classes: K for multi-class (2 for binary; None for regression).
     """
 
     def __init__(
         self,
         net: nn.Module,
-        loss: nn.Module,
         optimizer: OptimizerFactory,
+        loss: str | nn.Module = "auto",
         scheduler: SchedulerFactory | None = None,
-        num_classes: int = 2,
+        task: Task | None = None,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
+        if task is None:
+            raise UserError(
+                "model.task is null; it is filled in from the data by fivestep.train, "
+                "so set model.task=binary|multiclass|regression when building a model alone"
+            )
+        if task == "multiclass" and not num_classes:
+            raise UserError("model.num_classes is null for a multiclass task; set it to K")
         self.net = net
-        self.loss_fn = loss
+        self.task = task  # callbacks and predict read this
+        self.num_classes = 2 if task == "binary" else num_classes
+        self.loss_fn = build_loss(loss, task) if isinstance(loss, str) else loss
+        _refuse_sparse_adam(optimizer, net)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.num_classes = num_classes
-        self.binary = num_classes == 2
-        self.task = "binary" if self.binary else "multiclass"  # callbacks read this
-        kind = {"task": "binary"} if self.binary else {
-            "task": "multiclass", "num_classes": num_classes
-        }
-        metrics = MetricCollection(
-            {"acc": Accuracy(**kind), "auroc": AUROC(**kind), "f1": F1Score(**kind)}
-        )
+        if task == "regression":
+            metrics = MetricCollection(
+                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
+            )
+            self.best_key = "r2"
+        else:
+            kind: dict[str, Any] = {"task": "binary"} if task == "binary" else {
+                "task": "multiclass", "num_classes": num_classes
+            }
+            metrics = MetricCollection(
+                {"acc": Accuracy(**kind), "auroc": AUROC(**kind), "f1": F1Score(**kind)}
+            )
+            self.best_key = "acc"
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self.val_acc_best = MaxMetric()
+        self.val_best = MaxMetric()
+        self.val_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
+        self._logged_step: tuple[int, int] | None = None
         # train/loss: a running mean updated every step, logged once per epoch, because
         # one `self.log` call costs more than a whole step of a small net
         self.train_loss = MeanMetric()
 
     def forward(self, x: Tensor) -> Tensor:
-        """`x: (batch, features)` -> logits `(batch, 1)` or `(batch, K)`."""
+        """`x: (batch, features)` -> the net's raw output `(batch, 1)` or `(batch, K)`."""
         return self.net(x)
 
+    def _output(self, x: Tensor) -> Tensor:
+        """The net's output as the loss takes it: `(batch,)`, or `(batch, K)` logits."""
+        out = self.net(x)
+        return out if self.task == "multiclass" else out.squeeze(-1)
+
+    def _predictions(self, output: Tensor) -> Tensor:
+        """Probabilities of the positive class `(batch,)` or of each class `(batch, K)`,
+        or regression values `(batch,)`."""
+        if self.task == "binary":
+            return torch.sigmoid(output)
+        if self.task == "multiclass":
+            return torch.softmax(output, dim=-1)
+        return output
+
     def _step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Forward and loss; returns `(loss, probabilities, integer targets)`."""
+        """Forward and loss; returns `(loss, predictions, targets for the metrics)`."""
         x, y = batch
-        logits = self.net(x)
-        if self.binary:
-            logits = logits.squeeze(-1)
-            loss = self.loss_fn(logits, y.to(logits.dtype))
-            probs = torch.sigmoid(logits)
+        output = self._output(x)
+        if self.task == "multiclass":
+            y = y.long()
         else:
-            loss = self.loss_fn(logits, y.long())
-            probs = torch.softmax(logits, dim=-1)
-        return loss, probs, y.long()
+            y = y.to(output.dtype)
+        loss = self.loss_fn(output, y)
+        target = y if self.task == "regression" else y.long()
+        return loss, self._predictions(output.detach()), target
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, _, _ = self._step(batch)
-        self.train_loss.update(loss.detach(), weight=len(batch[1]))
-        if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
-            # logged here, not in on_train_epoch_end, so callbacks see it at epoch end
-            self.log("train/loss", self.train_loss.compute(), on_step=False, on_epoch=True,
-                     prog_bar=True)
-            self.train_loss.reset()
+        # L-BFGS calls this closure many times per step (its line search tries other
+        # weights); log only the first call: the loss at the weights before the step.
+        step = (self.trainer.global_step, batch_idx) if self._trainer else None
+        if step != self._logged_step or step is None:
+            self._logged_step = step
+            self.train_loss.update(loss.detach(), weight=len(batch[1]))
+            if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
+                # logged here, not in on_train_epoch_end, so callbacks see it at epoch end
+                self.log("train/loss", self.train_loss.compute(), on_step=False,
+                         on_epoch=True, prog_bar=True)
+                self.train_loss.reset()
         return loss
 
-    def on_train_start(self) -> None:
-        # Sanity-check validation must not count towards the best accuracy.
-        self.val_acc_best.reset()
-
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, probs, target = self._step(batch)
-        self.val_metrics.update(probs, target)
+        loss, preds, target = self._step(batch)
+        self.val_metrics.update(preds, target)
         self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.val_acc_best.update(values["val/acc"])
+        if not self.trainer.sanity_checking:  # a sanity check must not count as the best
+            self.val_best.update(values[f"val/{self.best_key}"])
         self.log_dict(values, prog_bar=True)
-        self.log("val/acc_best", self.val_acc_best.compute())
+        self.log(f"val/{self.best_key}_best", self.val_best.compute())
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, probs, target = self._step(batch)
-        self.test_metrics.update(probs, target)
+        loss, preds, target = self._step(batch)
+        self.test_metrics.update(preds, target)
         self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
@@ -115,14 +158,54 @@ class Classifier(L.LightningModule):
         self.test_metrics.reset()
 
     def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        """Probabilities: `(batch,)` of the positive class, or `(batch, K)`."""
+        """Binary `(batch,)` positive-class probabilities, multi-class `(batch, K)`
+        probabilities, or regression values `(batch,)` (in the units trained on)."""
         x = batch[0] if isinstance(batch, tuple | list) else batch
-        logits = self.net(x)
-        return torch.sigmoid(logits.squeeze(-1)) if self.binary else torch.softmax(logits, -1)
+        return self._predictions(self._output(x))
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        config: dict[str, Any] = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, ReduceLROnPlateau):
+            config["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+class Classifier(System):
+    """The foundation's classifier signature, kept for code that calls it positionally:
+    `Classifier(net, loss, optimizer, scheduler=None, num_classes=2)` is a `System`
+    for a binary (2) or multi-class (K) task."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: str | nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        num_classes: int = 2,
+    ) -> None:
+        task = "binary" if num_classes == 2 else "multiclass"
+        super().__init__(net, optimizer, loss, scheduler, task=task, num_classes=num_classes)
+
+
+def _refuse_sparse_adam(optimizer: OptimizerFactory, net: nn.Module) -> None:
+    """SparseAdam steps only sparse gradients (from `nn.Embedding(sparse=True)`); on a
+    net with dense gradients it would fail at the first step, so refuse it now."""
+    if getattr(optimizer, "func", optimizer) is not torch.optim.SparseAdam:
+        return
+    sparse = {
+        id(p) for m in net.modules()
+        if isinstance(m, nn.Embedding | nn.EmbeddingBag) and m.sparse
+        for p in m.parameters()
+    }
+    dense = [name for name, p in net.named_parameters() if id(p) not in sparse]
+    if dense:
+        raise UserError(
+            f"model/optimizer=sparse_adam: SparseAdam updates only parameters with sparse "
+            f"gradients (nn.Embedding(sparse=True)), but {type(net).__name__} has dense ones "
+            f"({', '.join(dense[:3])}{', ...' if len(dense) > 3 else ''}); pick "
+            "model/optimizer=adam, the same method for dense gradients"
+        )

@@ -1,28 +1,49 @@
 """`train(cfg)`: the training entry point as a library function.
 
-Reads top to bottom: check the config, seed, build the datamodule, the model, the
-callbacks and loggers, the trainer; fit; test on the best checkpoint; return the
-metrics. The root `train.py` only wraps it with `@hydra.main`.
+Reads top to bottom: check the config, find the checkpoint to resume from (if any),
+seed, build the datamodule, the model, the callbacks and loggers, the trainer; fit;
+test on the best checkpoint; return the metrics. The root `train.py` only wraps it
+with `@hydra.main`.
 """
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fivestep.checks import check_types
+from fivestep import checkpoints
+from fivestep.atomic_io import AtomicCheckpointIO
+from fivestep.checks import UserError, check_types
 from fivestep.hparams import log_hparams
+from fivestep.run_state import RunState, hydra_choices
+from fivestep.shapes import fill_from_data
 
 log = logging.getLogger(__name__)
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`instantiate`, but a `UserError` raised by the object comes out as itself
+    (Hydra wraps it), so the user sees its one-line message."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate every `_target_` entry of a config group (callbacks, loggers)."""
     if not group:
         return []
-    return [instantiate(node) for node in group.values() if isinstance(node, DictConfig)]
+    return [build(node) for node in group.values() if isinstance(node, DictConfig)]
 
 
 # Not hyperparameters: where files go, and what watches the run.
@@ -56,31 +77,83 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
+def keep_csv_metrics(run_dir: Path) -> None:
+    """Rename each `metrics.csv` in `run_dir` to `metrics.partN.csv` (N = 1, 2, ...).
+
+    Lightning's CSVLogger deletes an existing `metrics.csv` when it starts; a resumed
+    run would lose the rows of the epochs before the resume. Renamed, they stay, and
+    the resumed epochs go to a new `metrics.csv` beside them.
+    """
+    for metrics in run_dir.rglob("metrics.csv"):
+        n = 1 + len(list(metrics.parent.glob("metrics.part*.csv")))
+        metrics.rename(metrics.with_name(f"metrics.part{n}.csv"))
+        log.info("Kept %s as %s", metrics, metrics.with_name(f"metrics.part{n}.csv").name)
+
+
+def resume_from(cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint `cfg.ckpt_path` names (`last` = the newest of this experiment), loaded.
+
+    Resuming from a run's `last.ckpt` (still in the folder of the run that wrote it)
+    continues that run in its own folder: new checkpoints and TensorBoard events go
+    there (`paths.output_dir` is pointed at it), so the curves continue in the same
+    TensorBoard run (a CSV log's earlier rows are kept as `metrics.partN.csv`); this
+    invocation's folder keeps only its `.hydra/` record and log.
+    Any other checkpoint (a best `epoch_*.ckpt`, a copied file) starts a new run
+    folder, so nothing in the old one is overwritten.
+    """
+    if not cfg.get("ckpt_path") or not cfg.get("train", True):
+        return None
+    path = checkpoints.resolve(
+        cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, hydra_choices().get("experiment")
+    )
+    checkpoint = checkpoints.load_checkpoint(path)
+    config = checkpoint.get("fivestep", {}).get("config", {})
+    written_by = config.get("paths", {}).get("output_dir")
+    run_dir = path.resolve().parent.parent
+    if path.name == "last.ckpt" and written_by and Path(written_by).resolve() == run_dir:
+        log.info("Resuming %s: checkpoints and logs continue in %s", path, run_dir)
+        cfg.paths.output_dir = str(run_dir)
+        keep_csv_metrics(run_dir)
+    else:
+        log.info("Resuming %s in the new run folder %s", path, cfg.paths.output_dir)
+    return path, checkpoint
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model, test the best checkpoint, return every logged metric."""
     check_types(cfg)
+    resume = resume_from(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule: L.LightningDataModule = build(cfg.data)
+    datamodule.setup("fit")  # reads the data: bad input stops here, before any output
+    fill_from_data(cfg.model, datamodule)  # the net's sizes come from the data
     log.info("Instantiating model <%s>", cfg.model._target_)
-    model: L.LightningModule = instantiate(cfg.model)
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    model: L.LightningModule = build(cfg.model)
+    if resume:
+        checkpoints.check_fits(model, resume[1], resume[0])
+    # RunState stores the config and RNG states in every checkpoint (and restores the
+    # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
+    callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg)]
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = build(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
 
     log_hparams(trainer.loggers, flat_hparams(cfg))
 
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        ckpt_path = str(resume[0]) if resume else None
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     if cfg.get("test", True):
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if not ckpt:
             log.warning("No best checkpoint: testing the weights as they are now.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     log.info("Final metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     return metrics

@@ -54,6 +54,15 @@ class SyntheticDataModule(L.LightningDataModule):
         self.on_device = on_device
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
+    @property
+    def task(self) -> str:
+        """"binary" for two classes, else "multiclass" (the model's shape reads it)."""
+        return "binary" if self.n_classes == 2 else "multiclass"
+
+    @property
+    def num_classes(self) -> int:
+        return self.n_classes
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return

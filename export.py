@@ -1,0 +1,16 @@
+"""Export a checkpoint: `python export.py ckpt_path=<file.ckpt> format=onnx|torchscript`."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="export")
+def main(cfg: DictConfig) -> None:
+    from fivestep.entry import run  # imported here so `--help` and `--cfg` stay fast
+    from fivestep.export import export
+
+    run(export, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Predict new rows: `python predict.py ckpt_path=<file.ckpt> input=<rows.csv> output=<out.csv>`."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    from fivestep.entry import run  # imported here so `--help` and `--cfg` stay fast
+    from fivestep.predict import predict
+
+    run(predict, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""`predict(cfg)`: new raw rows in, one prediction per row out, from a checkpoint alone.
+
+Reads top to bottom: rebuild the model and the fitted preprocessing from the
+checkpoint, check the input and output paths, then stream the input in chunks
+(`chunk_size` rows: pandas' `chunksize` for CSV, pyarrow record batches for
+Parquet) through `transform` -> `predict_step` -> a CSV, so memory stays flat
+whatever the file's size. The CSV is written to a temporary file beside the output
+and renamed at the end: a failure leaves no half-written output, and an existing
+file is only replaced with `overwrite=true`.
+
+Output columns: the input's `id_column` (when set); `prediction` (the class name as
+in the training labels, or the regression value in the target's units); and for
+classification `probability_<class>` per class.
+"""
+
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+
+from fivestep.checkpoints import Restored, restore
+from fivestep.checks import UserError
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def read_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV or Parquet file, `chunk_size` at a time."""
+    try:
+        if path.suffix.lower() == ".csv":
+            yield from pd.read_csv(path, chunksize=chunk_size)
+        else:
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+                yield batch.to_pandas()
+    except pd.errors.EmptyDataError:
+        raise UserError(f"input={str(path)!r} is empty; give a file with a header row") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"input={str(path)!r} cannot be read as {path.suffix[1:]}: {first}; "
+            "check that it is a valid file of that type"
+        ) from None
+
+
+def predict_frame(restored: Restored, rows: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    """Predictions for raw `rows` as a table: id, `prediction`, `probability_<class>`."""
+    dm = restored.datamodule
+    x = dm.transform(rows.drop(columns=[id_column]) if id_column else rows)
+    with torch.no_grad():
+        y = restored.model.predict_step(x, 0)
+    out = pd.DataFrame(index=rows.index)
+    if id_column:
+        out[id_column] = rows[id_column].to_numpy()
+    task = restored.model.task
+    if task == "regression":
+        out["prediction"] = dm.inverse_target(y).numpy()
+        return out
+    names = dm.label_names
+    probs = torch.stack([1 - y, y], dim=1) if task == "binary" else y
+    out["prediction"] = [names[i] for i in probs.argmax(dim=1).tolist()]
+    for i, name in enumerate(names):
+        out[f"probability_{name}"] = probs[:, i].numpy()
+    return out
+
+
+def _check_paths(cfg: DictConfig) -> tuple[Path, Path]:
+    if not cfg.get("input"):
+        raise UserError("input is required: python predict.py ckpt_path=<file.ckpt> "
+                        "input=<rows.csv|.parquet> output=<predictions.csv>")
+    source = Path(str(cfg.input))
+    if not source.is_file():
+        raise UserError(f"input={str(source)!r}: no such file; give a .csv or .parquet file")
+    if source.suffix.lower() not in SUFFIXES:
+        raise UserError(f"input={str(source)!r}: unknown file type {source.suffix!r}; "
+                        "use .csv or .parquet")
+    target = Path(str(cfg.output)) if cfg.get("output") else (
+        Path(cfg.paths.output_dir) / "predictions.csv"
+    )
+    if target.suffix.lower() != ".csv":
+        raise UserError(f"output={str(target)!r}: predictions are written as CSV; "
+                        "give a path ending in .csv")
+    if target.exists() and not cfg.get("overwrite", False):
+        raise UserError(f"output={str(target)!r} exists; choose another output or add "
+                        "overwrite=true")
+    return source, target
+
+
+def predict(cfg: DictConfig) -> Path:
+    """Predict every row of `cfg.input` into the CSV `cfg.output`; return its path."""
+    source, target = _check_paths(cfg)
+    restored = restore(cfg.get("ckpt_path"), cfg, "predict.py")
+    if not callable(getattr(restored.datamodule, "transform", None)) or not (
+        restored.datamodule.state_dict()
+    ):
+        raise UserError(
+            f"checkpoint {str(restored.path)!r} was trained on "
+            f"{restored.config.data._target_}, which has no saved preprocessing for raw "
+            "rows; predict works on checkpoints of tables (data=tabular, data=breast_cancer, ...)"
+        )
+    id_column = cfg.get("id_column")
+    features = restored.datamodule.state_dict()["features"]
+    chunk_size = int(cfg.get("chunk_size") or 10_000)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    rows = 0
+    try:
+        with os.fdopen(fd, "w", newline="") as f, warnings.catch_warnings():
+            warnings.simplefilter("once")  # "ignoring columns ..." once, not per chunk
+            for chunk in read_chunks(source, chunk_size):
+                absent = [c for c in features if c not in chunk.columns]
+                if absent:
+                    raise UserError(
+                        f"input={str(source)!r} lacks feature columns the model was trained "
+                        f"on: {', '.join(map(str, absent))}; it needs all of "
+                        f"{', '.join(map(str, features))}"
+                    )
+                if id_column and id_column not in chunk.columns:
+                    raise UserError(
+                        f"id_column={id_column!r} is not a column of {str(source)!r}; the "
+                        f"columns are {', '.join(map(str, chunk.columns))}"
+                    )
+                header = f.tell() == 0
+                predict_frame(restored, chunk, id_column).to_csv(f, header=header, index=False)
+                rows += len(chunk)
+            if f.tell() == 0:  # no rows at all: still write the header
+                empty = pd.DataFrame(columns=[*filter(None, [id_column]), *features])
+                predict_frame(restored, empty, id_column).to_csv(f, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("Wrote %d predictions to %s", rows, target)
+    return target
