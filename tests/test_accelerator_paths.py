@@ -3,15 +3,17 @@
 
 import math
 
+import pytest
 import torch
 from hydra.utils import instantiate
 
 from fivestep.train import train
 
 
-def test_on_device_and_bf16_mixed_train_and_test(make_cfg):
+@pytest.mark.parametrize("experiment", ["two_layer", "breast_cancer"])
+def test_on_device_and_bf16_mixed_train_and_test(make_cfg, experiment):
     cfg = make_cfg(
-        "experiment=two_layer",
+        f"experiment={experiment}",
         "data.on_device=true",
         "+trainer.precision=bf16-mixed",
         "++trainer.fast_dev_run=true",
@@ -22,10 +24,11 @@ def test_on_device_and_bf16_mixed_train_and_test(make_cfg):
     assert 0.0 <= metrics["test/acc"] <= 1.0
 
 
-def test_on_device_moves_every_split_to_the_trainer_device(make_cfg):
+@pytest.mark.parametrize("experiment", ["two_layer", "breast_cancer"])
+def test_on_device_moves_every_split_to_the_trainer_device(make_cfg, experiment):
     import lightning as L
 
-    cfg = make_cfg("experiment=two_layer", "data.on_device=true")
+    cfg = make_cfg(f"experiment={experiment}", "data.on_device=true")
     datamodule = instantiate(cfg.data)
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False)
     datamodule.trainer = trainer
