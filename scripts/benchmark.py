@@ -167,12 +167,14 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     from hydra.utils import instantiate
 
     from fivestep.fundamentals.five_steps import train_five_steps
+    from fivestep.shapes import fill_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(seed_overrides(args.device), Path(tmp))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # as train(cfg) does
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
+    fill_from_data(cfg.model, datamodule)
     net = instantiate(cfg.model).net
     x, y = datamodule.splits["train"]
     fingerprint = weights_fingerprint(net)
@@ -198,10 +200,14 @@ def bare_worker(args: argparse.Namespace, overrides: list[str], result: Path) ->
     import lightning as L
     from hydra.utils import instantiate
 
+    from fivestep.shapes import fill_from_data
+
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(overrides, Path(tmp))
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
+        datamodule.setup("fit")
+        fill_from_data(cfg.model, datamodule)
         model = instantiate(cfg.model)
         trainer = L.Trainer(
             accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,

@@ -36,3 +36,19 @@ def test_on_device_moves_every_split_to_the_trainer_device(make_cfg, experiment)
     assert set(datamodule.splits) == {"train", "val", "test", "all"}
     for x, y in datamodule.splits.values():
         assert x.device == y.device == trainer.strategy.root_device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("experiment", ["two_layer", "breast_cancer"])
+def test_tables_read_before_the_trainer_still_move_to_its_device(make_cfg, experiment):
+    # train(cfg) reads the data before the Trainer exists; Lightning's own `setup` call
+    # later must still move the tables. No GPU here: the "meta" device stands in for it.
+    from types import SimpleNamespace
+
+    cfg = make_cfg(f"experiment={experiment}", "data.on_device=true")
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    assert datamodule.splits["train"][0].device.type == "cpu"
+    datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("meta")))
+    datamodule.setup("fit")
+    for x, y in datamodule.splits.values():
+        assert x.device.type == y.device.type == "meta"

@@ -64,7 +64,9 @@ class SyntheticDataModule(L.LightningDataModule):
         return self.n_classes
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if self.splits:  # read already (train() reads the data before the Trainer exists)
+            if self.on_device and self.trainer is not None:
+                self.splits = to_device(self.splits, self.trainer.strategy.root_device)
             return
         x, y = make_classification(
             n_samples=self.n_samples,

@@ -199,7 +199,9 @@ class TabularDataModule(L.LightningDataModule):
     # ---------------------------------------------------------------- setup
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if self.splits:  # read already (train() reads the data before the Trainer exists)
+            if self.on_device and self.trainer is not None:
+                self.splits = to_device(self.splits, self.trainer.strategy.root_device)
             return
         df = self._load()
         where = self._where()
