@@ -127,9 +127,12 @@ class FitClock:
         return _FitClock(path)
 
 
+EXTRA_OVERRIDES: list[str] = []  # --override: appended to every seed/tabular config
+
+
 def seed_overrides(device: str) -> list[str]:
     extra = ["trainer=gpu", "data.on_device=true"] if device == "cuda" else []
-    return ["experiment=two_layer", *extra]
+    return ["experiment=two_layer", *extra, *EXTRA_OVERRIDES]
 
 
 def tabular_overrides(args: argparse.Namespace) -> list[str]:
@@ -144,6 +147,7 @@ def tabular_overrides(args: argparse.Namespace) -> list[str]:
         "trainer.max_epochs=1",
         "test=false",
         *extra,
+        *EXTRA_OVERRIDES,
     ]
 
 
@@ -339,7 +343,8 @@ def run_worker(args: argparse.Namespace, name: str) -> dict[str, Any]:
         result = Path(tmp) / "result.json"
         cmd = [PY, str(Path(__file__).resolve()), "--worker", name, "--result", str(result),
                "--device", args.device, "--rows", str(args.rows),
-               "--features", str(args.features), "--batch-size", str(args.batch_size)]
+               "--features", str(args.features), "--batch-size", str(args.batch_size),
+               *(f"--override={o}" for o in args.override)]
         wall, rss, code, tail = run_child(cmd)
         if code != 0 or not result.exists():
             raise SystemExit(f"benchmark worker {name} failed (exit {code}):\n{tail}")
@@ -535,6 +540,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=1024, help="tabular batch size")
     p.add_argument("--out", default=str(ROOT / "logs" / "bench" / "benchmark.json"),
                    help="where the JSON table goes")
+    p.add_argument("--override", action="append", default=[],
+                   help="a Hydra override for the seed/tabular runs (repeatable), e.g. "
+                   "--override='~callbacks.probability_chart' to price one feature")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--profile", help="with --worker: write cProfile stats to this file")
@@ -543,6 +551,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    EXTRA_OVERRIDES.extend(args.override)
     if args.worker:
         worker_main(args)
         return
@@ -561,7 +570,8 @@ def main(argv: list[str] | None = None) -> None:
     info["load_avg_after"] = list(os.getloadavg())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": info, "repeat": args.repeat, "rows": rows}, indent=1))
+    out.write_text(json.dumps({"machine": info, "repeat": args.repeat, "overrides": args.override,
+                               "rows": rows}, indent=1))
     print(f"\n{info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
           f"lightning {info['lightning']}, device {args.device}, torch threads {info['threads']}, "
           f"load {info['load_avg_1_5_15']}; medians of {args.repeat}, ratio = median of paired "
