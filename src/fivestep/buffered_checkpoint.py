@@ -80,7 +80,13 @@ class BufferedCheckpoint(ModelCheckpoint):
             self._doomed.append(filepath)
 
     def flush(self, trainer: L.Trainer) -> None:
-        """Write every pending checkpoint, then delete the files they replace."""
+        """Write what every `BufferedCheckpoint` of the trainer holds (best and last
+        together, so the files on disk always agree), then delete replaced files."""
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, BufferedCheckpoint):
+                callback._write_pending(trainer)
+
+    def _write_pending(self, trainer: L.Trainer) -> None:
         if not self._pending and not self._doomed:
             return
         for path, checkpoint in self._pending.items():
