@@ -1,8 +1,13 @@
 """Shared fixtures: the real configs from `configs/`, composed as `train.py` would."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+# One torch thread, here and in the processes tests start: the nets are tiny, and on a
+# busy 2-core machine a second OpenMP thread waiting for a core costs more than it gives.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 from hydra import compose, initialize_config_dir

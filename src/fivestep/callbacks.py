@@ -34,7 +34,7 @@ def _rows(trainer: L.Trainer) -> tuple[str, Tensor, Tensor] | None:
         return None
     name = "val" if "val" in splits and len(splits["val"][0]) else "all"
     x, y = splits[name]
-    return name, x, y
+    return name, x, y.cpu()  # with data.on_device=true the tables sit on the GPU
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
@@ -86,6 +86,9 @@ class System(L.LightningModule):
         self.val_best = MaxMetric()
         self.val_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
         self._logged_step: tuple[int, int] | None = None
+        # train/loss: a running mean updated every step, logged once per epoch, because
+        # one `self.log` call costs more than a whole step of a small net
+        self.train_loss = MeanMetric()
 
     def forward(self, x: Tensor) -> Tensor:
         """`x: (batch, features)` -> the net's raw output `(batch, 1)` or `(batch, K)`."""
@@ -124,7 +127,12 @@ class System(L.LightningModule):
         step = (self.trainer.global_step, batch_idx) if self._trainer else None
         if step != self._logged_step or step is None:
             self._logged_step = step
-            self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+            self.train_loss.update(loss.detach(), weight=len(batch[1]))
+            if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
+                # logged here, not in on_train_epoch_end, so callbacks see it at epoch end
+                self.log("train/loss", self.train_loss.compute(), on_step=False,
+                         on_epoch=True, prog_bar=True)
+                self.train_loss.reset()
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

@@ -38,3 +38,19 @@ def test_ranks_get_disjoint_equal_shards_when_padded():
     ]
     assert len(shards[0]) == len(shards[1]) == 5
     assert set(shards[0].tolist()) | set(shards[1].tolist()) == set(range(9))
+
+
+def test_batches_are_sliced_on_the_device_the_tables_live_on():
+    # `data.on_device=true` moves the tables once; every batch and the shuffled order
+    # then stay there. The "meta" device stands in for a GPU (shapes, no data).
+    from fivestep.data.batches import to_device
+
+    splits = to_device(
+        {"train": (torch.zeros(10, 3), torch.zeros(10))}, torch.device("meta")
+    )
+    batches = TensorBatches(splits["train"], batch_size=4, shuffle=True, seed=0)
+    shapes = []
+    for x, y in batches:
+        assert x.device.type == y.device.type == "meta"
+        shapes.append(tuple(x.shape))
+    assert shapes == [(4, 3), (4, 3), (2, 3)]

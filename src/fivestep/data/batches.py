@@ -12,6 +12,17 @@ import torch
 from torch import Tensor
 
 
+def to_device(
+    splits: dict[str, tuple[Tensor, ...]], device: torch.device
+) -> dict[str, tuple[Tensor, ...]]:
+    """Every split's tensors moved to `device` once (`data.on_device=true`).
+
+    DataModules holding tables in memory call this in `setup` with the trainer's
+    `strategy.root_device`; Lightning's per-batch transfer is then a no-op.
+    """
+    return {name: tuple(t.to(device) for t in ts) for name, ts in splits.items()}
+
+
 class TensorBatches:
     """An iterable of batches cut from tensors that share their first dimension.
 
@@ -87,7 +98,7 @@ class TensorBatches:
                 extra = self.local_n * self.world_size - self.n
                 order = torch.cat([order, order[:extra]])
             order = order[self.rank :: self.world_size]
-        return order
+        return order.to(self.tensors[0].device)  # index where the rows live
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         idx = self._indices()

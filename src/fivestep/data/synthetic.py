@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
-from fivestep.data.batches import TensorBatches
+from fivestep.data.batches import TensorBatches, to_device
 from fivestep.data.split import split_indices
 
 
@@ -24,6 +24,8 @@ class SyntheticDataModule(L.LightningDataModule):
         shuffle: reshuffle the training rows every epoch (when batches are smaller
             than the training set).
         seed: base seed of the per-epoch shuffles.
+        on_device: move the tables to the trainer's device once in `setup`, so batches
+            are sliced there and never copied host -> device per step (for a GPU).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class SyntheticDataModule(L.LightningDataModule):
         batch_size: int | None = None,
         shuffle: bool = True,
         seed: int = 0,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         self.n_samples, self.n_features = n_samples, n_features
@@ -48,6 +51,7 @@ class SyntheticDataModule(L.LightningDataModule):
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.split_seed, self.batch_size = split_seed, batch_size
         self.shuffle, self.seed = shuffle, seed
+        self.on_device = on_device
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
@@ -60,7 +64,9 @@ class SyntheticDataModule(L.LightningDataModule):
         return self.n_classes
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if self.splits:  # read already (train() reads the data before the Trainer exists)
+            if self.on_device and self.trainer is not None:
+                self.splits = to_device(self.splits, self.trainer.strategy.root_device)
             return
         x, y = make_classification(
             n_samples=self.n_samples,
@@ -78,6 +84,8 @@ class SyntheticDataModule(L.LightningDataModule):
         for name, idx in zip(("train", "val", "test"), parts, strict=True):
             self.splits[name] = (torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
         self.splits["all"] = (torch.from_numpy(x), torch.from_numpy(y))
+        if self.on_device and self.trainer is not None:
+            self.splits = to_device(self.splits, self.trainer.strategy.root_device)
 
     def _batches(self, split: str, train: bool = False) -> TensorBatches:
         trainer = self.trainer

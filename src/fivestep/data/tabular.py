@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from fivestep.checks import UserError
-from fivestep.data.batches import TensorBatches
+from fivestep.data.batches import TensorBatches, to_device
 from fivestep.data.split import split_indices
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class TabularDataModule(L.LightningDataModule):
         batch_size: rows per training step; None = the full batch.
         shuffle: reshuffle the training rows every epoch.
         seed: base seed of the per-epoch shuffles.
+        on_device: move the tables to the trainer's device once in `setup`, so batches
+            are sliced there and never copied host -> device per step (for a GPU).
     """
 
     def __init__(
@@ -99,8 +101,10 @@ class TabularDataModule(L.LightningDataModule):
         batch_size: int | None = None,
         shuffle: bool = True,
         seed: int = 0,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
+        self.on_device = on_device
         sources = [name for name, v in (("path", path), ("dataset", dataset), ("frame", frame))
                    if v is not None]
         if len(sources) != 1:
@@ -195,7 +199,9 @@ class TabularDataModule(L.LightningDataModule):
     # ---------------------------------------------------------------- setup
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if self.splits:  # read already (train() reads the data before the Trainer exists)
+            if self.on_device and self.trainer is not None:
+                self.splits = to_device(self.splits, self.trainer.strategy.root_device)
             return
         df = self._load()
         where = self._where()
@@ -276,6 +282,8 @@ class TabularDataModule(L.LightningDataModule):
         for name, idx in zip(("train", "val", "test"), parts, strict=True):
             self.splits[name] = (x[idx], y_t[idx])
         self.splits["all"] = (x, y_t)
+        if self.on_device and self.trainer is not None:
+            self.splits = to_device(self.splits, self.trainer.strategy.root_device)
         log.info(
             "Data %s: %d rows (%d/%d/%d), %d features after encoding, task %s%s",
             where, len(df), *(len(p) for p in parts), x.shape[1], task,

@@ -1,0 +1,584 @@
+"""The project's pipeline against a raw PyTorch loop: same data, model and initial weights.
+
+    python scripts/benchmark.py                      # every case, 3 repetitions
+    python scripts/benchmark.py --cases seed,startup --repeat 5
+    python scripts/benchmark.py --device cuda        # trainer=gpu data.on_device=true
+
+Cases (each repetition of each side runs in a fresh Python process, so a side's import
+cost, caches and peak memory never leak into the other):
+
+- `seed`: the `two_layer` experiment exactly as users run it (validation every epoch,
+  TensorBoard, best and last checkpoints, model summary, progress bar), composed from
+  `configs/` and run by `fivestep.train.train`, against the seed's five-step loop
+  (`fivestep.fundamentals.five_steps.train_five_steps`) on the same training rows and
+  initial weights. Measured: wall time of the 200-epoch fit (`on_fit_start` to
+  `on_fit_end`; data generation is outside it on both sides).
+- `tabular`: 1,000,000 x 20 `make_classification` rows, batch 1024, reshuffled, one
+  epoch of the two-layer network, through the same experiment (all rows for
+  training, `test=false`). Measured: training samples per second and the
+  process's peak RSS (`os.wait4` on each child).
+
+`seed` and `tabular` also time a "floor": the same system in a Lightning Trainer with
+every extra off (no validation, logger, checkpoint, progress bar, summary), i.e. what
+Lightning itself costs over the raw loop; no project change can go below it.
+- `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
+  against `python -c "import lightning"`, the framework's own floor.
+- `test-suite`: wall time of the default `pytest` run, against its 60 s budget.
+
+Prints a table of medians and ratios project/raw, and writes it as JSON (`--out`).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+# What "within reach" means (issue 8): (direction, target, stretch).
+TARGETS: dict[str, tuple[str, float, float]] = {
+    "seed": ("<=", 3.0, 1.5),
+    "tabular": (">=", 0.6, 0.85),
+    "tabular_rss": ("<=", 1.5, 1.5),
+    "startup": ("<=", 1.5, 1.5),
+    "test-suite": ("<=", 1.0, 1.0),
+}
+SUITE_BUDGET_S = 60.0
+
+
+# ----------------------------------------------------------------------------- workers
+# A worker runs one side of one case in its own process and writes a JSON result.
+
+
+def compose(overrides: list[str], out_dir: Path) -> Any:
+    """The run config as `train.py` composes it, writing into `out_dir`."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
+        cfg = hydra_compose("train", overrides=overrides, return_hydra_config=True)
+    with read_write(cfg), open_dict(cfg):
+        cfg.paths.log_dir = str(out_dir / "logs")
+        cfg.paths.output_dir = str(out_dir)
+        cfg.hydra.runtime.output_dir = str(out_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def weights_fingerprint(net: Any) -> float:
+    """A number that differs when the initial weights differ (sum of |w| * position)."""
+    import torch
+
+    with torch.no_grad():
+        flat = torch.cat([p.detach().float().cpu().flatten() for p in net.parameters()])
+        return float((flat.abs() * torch.arange(1, len(flat) + 1)).sum())
+
+
+class FitClock:
+    """A Lightning callback (built through the config) that times `trainer.fit`.
+
+    Hydra instantiates it from `+callbacks.fit_clock._target_=__main__.FitClock`, so
+    the run stays the user's run with one passive callback added.
+    """
+
+    def __new__(cls, path: str) -> Any:  # subclass Lightning's Callback lazily
+        import lightning as L
+
+        class _FitClock(L.Callback):
+            def __init__(self, path: str) -> None:
+                self.path = path
+                self.start = 0.0
+                self.fingerprint = 0.0
+
+            def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+                self.fingerprint = weights_fingerprint(pl_module.net)
+                self.loop = 0.0
+                self.start = time.perf_counter()
+
+            def on_train_epoch_start(self, *_: Any) -> None:
+                self.epoch_start = time.perf_counter()
+
+            def on_train_epoch_end(self, *_: Any) -> None:
+                self.loop += time.perf_counter() - self.epoch_start
+
+            def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+                seconds = time.perf_counter() - self.start
+                rows = trainer.datamodule.splits["train"][0].shape[0]
+                epochs = trainer.current_epoch
+                Path(self.path).write_text(
+                    json.dumps(
+                        {"seconds": seconds, "fingerprint": self.fingerprint,
+                         "rows": rows, "epochs": epochs, "loop_seconds": self.loop}
+                    )
+                )
+
+        return _FitClock(path)
+
+
+EXTRA_OVERRIDES: list[str] = []  # --override: appended to every seed/tabular config
+
+
+def seed_overrides(device: str) -> list[str]:
+    extra = ["trainer=gpu", "data.on_device=true"] if device == "cuda" else []
+    return ["experiment=two_layer", *extra, *EXTRA_OVERRIDES]
+
+
+def tabular_overrides(args: argparse.Namespace) -> list[str]:
+    extra = ["trainer=gpu", "data.on_device=true"] if args.device == "cuda" else []
+    return [
+        "experiment=two_layer",
+        f"data.n_samples={args.rows}",
+        f"data.n_features={args.features}",
+        f"data.batch_size={args.batch_size}",
+        "data.val_fraction=0",
+        "data.test_fraction=0",
+        "trainer.max_epochs=1",
+        "test=false",
+        *extra,
+        *EXTRA_OVERRIDES,
+    ]
+
+
+def project_worker(overrides: list[str], result: Path) -> None:
+    """Run `fivestep.train.train` on the composed config; `FitClock` writes `result`."""
+    from fivestep.train import train
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(
+            [*overrides, "+callbacks.fit_clock._target_=__main__.FitClock",
+             f"+callbacks.fit_clock.path={result}"],
+            Path(tmp),
+        )
+        train(cfg)
+
+
+def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
+    """The seed's loop on the training rows and initial weights `train(cfg)` would use."""
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+
+    from fivestep.fundamentals.five_steps import train_five_steps
+    from fivestep.shapes import fill_from_data
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(seed_overrides(args.device), Path(tmp))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # as train(cfg) does
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    fill_from_data(cfg.model, datamodule)
+    net = instantiate(cfg.model).net
+    x, y = datamodule.splits["train"]
+    fingerprint = weights_fingerprint(net)
+    device = torch.device(args.device)
+    net, x, y = net.to(device), x.to(device), y.to(device)
+    epochs, lr = cfg.trainer.max_epochs, cfg.model.optimizer.lr
+    sync(device)
+    start = time.perf_counter()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        train_five_steps(net, x, y, epochs=epochs, lr=lr)
+    sync(device)
+    seconds = time.perf_counter() - start
+    result.write_text(
+        json.dumps({"seconds": seconds, "fingerprint": fingerprint, "rows": len(x),
+                    "epochs": epochs, "loop_seconds": seconds})
+    )
+
+
+def bare_worker(args: argparse.Namespace, overrides: list[str], result: Path) -> None:
+    """Lightning's floor: the same system and data, a Trainer with every extra off (no
+    validation, logger, checkpoint, progress bar or summary). What is left is the
+    framework's own per-epoch cost, which no project code can remove."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from fivestep.shapes import fill_from_data
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(overrides, Path(tmp))
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = instantiate(cfg.data)
+        datamodule.setup("fit")
+        fill_from_data(cfg.model, datamodule)
+        model = instantiate(cfg.model)
+        trainer = L.Trainer(
+            accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
+            max_epochs=cfg.trainer.max_epochs, limit_val_batches=0, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=[FitClock(str(result))], default_root_dir=tmp,
+        )
+        trainer.fit(model, datamodule=datamodule)
+
+
+def tabular_raw_worker(args: argparse.Namespace, result: Path) -> None:
+    """A careful hand-written loop: the same table in memory, batches sliced from a
+    per-epoch permutation, the five steps; no Lightning imported."""
+    import numpy as np
+    import torch
+    from sklearn.datasets import make_classification
+    from torch import nn
+
+    from fivestep.nets import TwoLayerNet
+
+    # The same rows SyntheticDataModule makes (configs/data/synthetic.yaml defaults).
+    x_np, y_np = make_classification(
+        n_samples=args.rows, n_features=args.features, n_informative=3, n_redundant=2,
+        n_classes=2, random_state=101,
+    )
+    x = torch.from_numpy(x_np.astype(np.float32))
+    y = torch.from_numpy(y_np.astype(np.float32))
+    del x_np, y_np
+    torch.manual_seed(0)  # the experiment's seed; train(cfg) seeds before building the net
+    net = TwoLayerNet(args.features, 8, 4, 1)
+    fingerprint = weights_fingerprint(net)
+    device = torch.device(args.device)
+    net, x, y = net.to(device), x.to(device), y.to(device)
+    loss_fn = nn.BCEWithLogitsLoss()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    sync(device)
+    start = time.perf_counter()
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0)).to(device)
+    total = torch.zeros((), device=device)
+    for i in range(0, len(x), args.batch_size):
+        rows = order[i : i + args.batch_size]
+        xb, yb = x[rows], y[rows]
+        optimizer.zero_grad()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = loss_fn(net(xb).squeeze(-1), yb)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()
+    sync(device)
+    seconds = time.perf_counter() - start
+    result.write_text(
+        json.dumps({"seconds": seconds, "fingerprint": fingerprint, "rows": len(x),
+                    "epochs": 1, "loop_seconds": seconds,
+                    "mean_loss": float(total) / -(-len(x) // args.batch_size)})
+    )
+
+
+def sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    if args.profile:  # cProfile the worker: `--worker seed:project --profile seed.prof`
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+        try:
+            run_worker_side(args)
+        finally:
+            profile.disable()
+            profile.dump_stats(args.profile)
+    else:
+        run_worker_side(args)
+
+
+def run_worker_side(args: argparse.Namespace) -> None:
+    result = Path(args.result)
+    if args.worker == "seed:raw":
+        seed_raw_worker(args, result)
+    elif args.worker == "seed:project":
+        project_worker(seed_overrides(args.device), result)
+    elif args.worker == "seed:bare":
+        bare_worker(args, seed_overrides(args.device), result)
+    elif args.worker == "tabular:bare":
+        bare_worker(args, tabular_overrides(args), result)
+    elif args.worker == "tabular:raw":
+        tabular_raw_worker(args, result)
+    elif args.worker == "tabular:project":
+        project_worker(tabular_overrides(args), result)
+    else:
+        raise SystemExit(f"unknown worker {args.worker!r}")
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+THREADS: int = 1  # set from --threads in main()
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every measured process: the same torch thread count for all."""
+    env = dict(os.environ)
+    if THREADS > 0:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(THREADS)
+    return env
+
+
+def run_child(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, int, str]:
+    """Run `cmd`; return (wall seconds, peak RSS in MiB, exit status, output tail)."""
+    with tempfile.TemporaryFile("w+") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=child_env()
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        tail = out.read()[-3000:]
+    return wall, usage.ru_maxrss / 1024, proc.returncode, tail
+
+
+def run_worker(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [PY, str(Path(__file__).resolve()), "--worker", name, "--result", str(result),
+               "--device", args.device, "--rows", str(args.rows),
+               "--features", str(args.features), "--batch-size", str(args.batch_size),
+               *(f"--override={o}" for o in args.override)]
+        wall, rss, code, tail = run_child(cmd)
+        if code != 0 or not result.exists():
+            raise SystemExit(f"benchmark worker {name} failed (exit {code}):\n{tail}")
+        data = json.loads(result.read_text())
+    data.update(wall=wall, rss_mib=rss)
+    return data
+
+
+def median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def paired_ratio(runs: dict[str, list[dict[str, Any]]], key: str, side: str = "project") -> float:
+    """Median of side/raw over runs made back to back (they share the machine's load)."""
+    return statistics.median(
+        p[key] / r[key] for r, p in zip(runs["raw"], runs[side], strict=True)
+    )
+
+
+def paired_case(
+    args: argparse.Namespace, case: str, sides: tuple[str, ...] = ("raw", "project")
+) -> dict[str, list[dict[str, Any]]]:
+    """Alternate raw and project runs so that machine load hits both alike."""
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    for i in range(args.repeat):
+        for side in sides:
+            r = run_worker(args, f"{case}:{side}")
+            runs[side].append(r)
+            log(f"  {case} {side} #{i + 1}: fit {r['seconds']:.3f} s, "
+                f"peak RSS {r['rss_mib']:.0f} MiB, process {r['wall']:.1f} s")
+    fps = {round(r["fingerprint"], 4) for side in runs.values() for r in side}
+    if len(fps) != 1:
+        raise SystemExit(f"{case}: raw and project started from different weights: {fps}")
+    return runs
+
+
+def row(case: str, metric: str, raw: float | None, project: float, ratio: float,
+        target_key: str, unit: str) -> dict[str, Any]:
+    direction, target, stretch = TARGETS[target_key]
+    ok = ratio <= target if direction == "<=" else ratio >= target
+    stretch_ok = ratio <= stretch if direction == "<=" else ratio >= stretch
+    return {"case": case, "metric": metric, "unit": unit, "raw": raw, "project": project,
+            "ratio": ratio, "target": f"{direction} {target:g}x", "ok": ok,
+            "stretch": f"{direction} {stretch:g}x", "stretch_ok": stretch_ok}
+
+
+def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
+    runs = paired_case(args, "seed", ("raw", "project", "bare"))
+    raw, proj = median(runs["raw"], "seconds"), median(runs["project"], "seconds")
+    bare = median(runs["bare"], "seconds")
+    epochs = runs["raw"][0]["epochs"]
+    rows = [
+        row("seed", f"{epochs}-epoch fit", raw, proj, paired_ratio(runs, "seconds"), "seed", "s"),
+        row("seed", "  floor: bare Lightning fit", raw, bare,
+            paired_ratio(runs, "seconds", "bare"), "seed", "s"),
+    ]
+    rows[0]["runs"] = runs
+    return rows
+
+
+def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
+    runs = paired_case(args, "tabular", ("raw", "project", "bare"))
+    for side in runs.values():
+        for r in side:
+            r["samples_per_s"] = r["rows"] / r["seconds"]
+            r["loop_samples_per_s"] = r["rows"] / r["loop_seconds"]
+    bare = median(runs["bare"], "samples_per_s")
+    raw_loop = median(runs["raw"], "loop_samples_per_s")
+    proj_loop = median(runs["project"], "loop_samples_per_s")
+    raw, proj = median(runs["raw"], "samples_per_s"), median(runs["project"], "samples_per_s")
+    raw_rss, proj_rss = median(runs["raw"], "rss_mib"), median(runs["project"], "rss_mib")
+    rows = [
+        row("tabular", "samples/s (1 epoch)", raw, proj, paired_ratio(runs, "samples_per_s"),
+            "tabular", "samples/s"),
+        row("tabular", "  training epoch only", raw_loop, proj_loop,
+            paired_ratio(runs, "loop_samples_per_s"), "tabular", "samples/s"),
+        row("tabular", "  floor: bare Lightning", raw, bare,
+            paired_ratio(runs, "samples_per_s", "bare"), "tabular", "samples/s"),
+        row("tabular", "peak RSS", raw_rss, proj_rss, paired_ratio(runs, "rss_mib"),
+            "tabular_rss", "MiB"),
+    ]
+    rows[0]["runs"] = runs
+    return rows
+
+
+def bench_startup(args: argparse.Namespace) -> list[dict[str, Any]]:
+    floor, train = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for i in range(args.repeat):
+            wall, _, code, tail = run_child([PY, "-c", "import lightning"])
+            floor.append(wall)
+            cmd = [PY, "train.py", "experiment=two_layer", "trainer.max_epochs=1",
+                   f"paths.log_dir={tmp}"]
+            if args.device == "cuda":
+                cmd += ["trainer=gpu", "data.on_device=true"]
+            wall2, _, code2, tail2 = run_child(cmd)
+            if code or code2:
+                raise SystemExit(f"startup run failed:\n{tail}\n{tail2}")
+            train.append(wall2)
+            log(f"  startup #{i + 1}: import lightning {wall:.2f} s, train.py {wall2:.2f} s")
+    raw, proj = statistics.median(floor), statistics.median(train)
+    ratio = statistics.median(t / f for f, t in zip(floor, train, strict=True))
+    r = row("startup", "train.py, 1 epoch", raw, proj, ratio, "startup", "s")
+    r["runs"] = {"import_lightning": floor, "train_py": train}
+    return [r]
+
+
+def bench_test_suite(args: argparse.Namespace) -> list[dict[str, Any]]:
+    walls = []
+    for i in range(args.suite_repeat):
+        wall, _, code, tail = run_child([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        if code:
+            raise SystemExit(f"the default pytest run failed:\n{tail}")
+        walls.append(wall)
+        summary = tail.strip().splitlines()[-1] if tail.strip() else ""
+        log(f"  test-suite #{i + 1}: {wall:.1f} s ({summary})")
+    proj = statistics.median(walls)
+    r = row("test-suite", "default pytest", SUITE_BUDGET_S, proj, proj / SUITE_BUDGET_S,
+            "test-suite", "s")
+    r["runs"] = walls
+    return [r]
+
+
+CASES = {"seed": bench_seed, "tabular": bench_tabular, "startup": bench_startup,
+         "test-suite": bench_test_suite}
+
+
+def machine(device: str) -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = subprocess.run(
+        [PY, "-c", "import torch, lightning; print(torch.__version__, lightning.__version__)"],
+        capture_output=True, text=True,
+    ).stdout.split()
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": THREADS or "default",
+            "load_avg_1_5_15": list(os.getloadavg()),
+            "python": platform.python_version(), "torch": versions[0] if versions else "?",
+            "lightning": versions[1] if len(versions) > 1 else "?", "device": device,
+            "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "samples/s":
+        return f"{value:,.0f}"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
+    return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = ["case", "measure", "raw", "project", "project/raw", "target", "ok"]
+    body = [
+        [r["case"], r["metric"], fmt(r["raw"], r["unit"]), fmt(r["project"], r["unit"]),
+         f"{r['ratio']:.2f}x", r["target"],
+         ("yes" if r["ok"] else "NO") + (" (stretch too)" if r["stretch_ok"] and r["ok"] else "")]
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+              for r in body]
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", default="seed,tabular,startup,test-suite",
+                   help="comma-separated subset of: " + ", ".join(CASES))
+    p.add_argument("--repeat", type=int, default=3, help="repetitions per side (median)")
+    p.add_argument("--suite-repeat", type=int, default=1, help="repetitions of the pytest run")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (OMP_NUM_THREADS) of every measured process, both sides; "
+                   "0 = torch's default. On a shared machine, threads spinning against other "
+                   "jobs swamp the measurement")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda: trainer=gpu (bf16-mixed) data.on_device=true; raw in bf16 autocast")
+    p.add_argument("--rows", type=int, default=1_000_000, help="tabular rows")
+    p.add_argument("--features", type=int, default=20, help="tabular features")
+    p.add_argument("--batch-size", type=int, default=1024, help="tabular batch size")
+    p.add_argument("--out", default=str(ROOT / "logs" / "bench" / "benchmark.json"),
+                   help="where the JSON table goes")
+    p.add_argument("--override", action="append", default=[],
+                   help="a Hydra override for the seed/tabular runs (repeatable), e.g. "
+                   "--override='~callbacks.probability_chart' to price one feature")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    p.add_argument("--profile", help="with --worker: write cProfile stats to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    EXTRA_OVERRIDES.extend(args.override)
+    if args.worker:
+        worker_main(args)
+        return
+    global THREADS
+    THREADS = args.threads
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        raise SystemExit(f"error: unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    info = machine(args.device)
+    log(f"machine: {info}")
+    rows: list[dict[str, Any]] = []
+    for case in cases:
+        log(f"{case} ...")
+        rows += CASES[case](args)
+    info["load_avg_after"] = list(os.getloadavg())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": info, "repeat": args.repeat, "overrides": args.override,
+                               "rows": rows}, indent=1))
+    print(f"\n{info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
+          f"lightning {info['lightning']}, device {args.device}, torch threads {info['threads']}, "
+          f"load {info['load_avg_1_5_15']}; medians of {args.repeat}, ratio = median of paired "
+          "runs")
+    print(table(rows))
+    print(f"\nJSON: {out}")
+
+
+if __name__ == "__main__":
+    main()

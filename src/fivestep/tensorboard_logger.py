@@ -1,0 +1,34 @@
+"""Lightning's TensorBoard logger, flushing its event file on a clock."""
+
+import time
+from typing import Any
+
+from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
+
+
+class TensorBoardLogger(LightningTensorBoardLogger):
+    """`lightning.pytorch.loggers.TensorBoardLogger` with `save()` throttled.
+
+    Lightning calls `save()` after every `log_metrics`, twice per epoch, and each
+    call flushes the event file to disk (and checks for `hparams.yaml`): with the
+    seed's millisecond epochs that is a few percent of the fit. Here `save()` does
+    its work at most every `flush_interval_s`; the writer still flushes by itself
+    (`flush_secs`), and the end of the run (`finalize`) flushes and closes the file,
+    so nothing logged is lost and TensorBoard sees new points within seconds.
+
+    Args:
+        flush_interval_s: least seconds between two flushes requested by Lightning.
+        *args, **kwargs: `TensorBoardLogger`'s arguments (`save_dir`, `name`, ...).
+    """
+
+    def __init__(self, *args: Any, flush_interval_s: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.flush_interval_s = flush_interval_s
+        self._last_flush = float("-inf")
+
+    def save(self) -> None:
+        now = time.monotonic()
+        if now - self._last_flush < self.flush_interval_s:
+            return
+        self._last_flush = now
+        super().save()
