@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= dev,sweep,export
 PYTEST_ARGS ?=
 
-.PHONY: setup train test test-slow test-all lint tensorboard bench clean-logs
+.PHONY: setup train test test-slow test-browser test-all lint tensorboard bench clean-logs
 
 setup: $(VENV)/.installed
 
@@ -35,7 +35,14 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-test-all: test test-slow
+# The dashboard screenshot in headless Chromium; installs Debian's chromium if missing (root).
+test-browser: setup
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
+
+test-all: test test-slow test-browser
 
 lint: setup
 	$(PY) -m ruff check src tests scripts train.py eval.py predict.py export.py
