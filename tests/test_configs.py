@@ -3,6 +3,7 @@
 import lightning as L
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from fivestep.checks import UserError
 from fivestep.shapes import fill_from_data
@@ -88,3 +89,12 @@ def test_known_override_names_exist(make_cfg):
     assert cfg.data.batch_size == 16
     assert cfg.trainer.max_epochs == 3 and cfg.trainer.fast_dev_run is True
     assert list(cfg.logger) == ["csv"]
+
+
+@pytest.mark.parametrize("name", ["train", "eval", "predict", "export"])
+def test_hydra_part_of_every_entry_config_resolves(make_cfg, name):
+    # Hydra resolves its own callbacks at start-up; a key missing from one entry's
+    # config (e.g. `optimized_metric` outside train.yaml) would stop that command.
+    cfg = make_cfg(config_name=name)
+    callbacks = OmegaConf.to_container(cfg.hydra.callbacks, resolve=True)
+    assert callbacks["sweep_summary"]["metric"] == cfg.get("optimized_metric")
