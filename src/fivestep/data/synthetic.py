@@ -1,15 +1,14 @@
 """The seed's data: scikit-learn's `make_classification`, held in memory as tensors."""
 
-import lightning as L
 import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
-from fivestep.data.batches import TensorBatches, to_device
+from fivestep.data.in_memory import InMemoryDataModule
 from fivestep.data.split import split_indices
 
 
-class SyntheticDataModule(L.LightningDataModule):
+class SyntheticDataModule(InMemoryDataModule):
     """`make_classification` rows split into train/val/test, batched by slicing.
 
     The defaults are the article's: 100 rows, 5 features of which 3 informative,
@@ -20,12 +19,7 @@ class SyntheticDataModule(L.LightningDataModule):
             passed to `sklearn.datasets.make_classification`.
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
         split_seed: seed of the stratified split.
-        batch_size: rows per training step; `None` = the full batch, as in the seed.
-        shuffle: reshuffle the training rows every epoch (when batches are smaller
-            than the training set).
-        seed: base seed of the per-epoch shuffles.
-        on_device: move the tables to the trainer's device once in `setup`, so batches
-            are sliced there and never copied host -> device per step (for a GPU).
+        batch_size, shuffle, seed, on_device: batching, see `InMemoryDataModule`.
     """
 
     def __init__(
@@ -44,15 +38,12 @@ class SyntheticDataModule(L.LightningDataModule):
         seed: int = 0,
         on_device: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, shuffle, seed, on_device)
         self.n_samples, self.n_features = n_samples, n_features
         self.n_informative, self.n_redundant = n_informative, n_redundant
         self.n_classes, self.random_state = n_classes, random_state
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        self.split_seed, self.batch_size = split_seed, batch_size
-        self.shuffle, self.seed = shuffle, seed
-        self.on_device = on_device
-        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.split_seed = split_seed
 
     @property
     def task(self) -> str:
@@ -65,8 +56,7 @@ class SyntheticDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:  # read already (train() reads the data before the Trainer exists)
-            if self.on_device and self.trainer is not None:
-                self.splits = to_device(self.splits, self.trainer.strategy.root_device)
+            self.move_to_device()
             return
         x, y = make_classification(
             n_samples=self.n_samples,
@@ -84,31 +74,4 @@ class SyntheticDataModule(L.LightningDataModule):
         for name, idx in zip(("train", "val", "test"), parts, strict=True):
             self.splits[name] = (torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
         self.splits["all"] = (torch.from_numpy(x), torch.from_numpy(y))
-        if self.on_device and self.trainer is not None:
-            self.splits = to_device(self.splits, self.trainer.strategy.root_device)
-
-    def _batches(self, split: str, train: bool = False) -> TensorBatches:
-        trainer = self.trainer
-        rank = trainer.global_rank if trainer else 0
-        world = trainer.world_size if trainer else 1
-        return TensorBatches(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=self.shuffle and train,
-            seed=self.seed,
-            rank=rank,
-            world_size=world,
-            pad=train,
-        )
-
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", train=True)
-
-    def val_dataloader(self) -> TensorBatches | list:
-        return self._batches("val") if len(self.splits["val"][0]) else []
-
-    def test_dataloader(self) -> TensorBatches | list:
-        return self._batches("test") if len(self.splits["test"][0]) else []
-
-    def predict_dataloader(self) -> TensorBatches:
-        return self._batches("all")
+        self.move_to_device()

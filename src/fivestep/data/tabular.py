@@ -14,14 +14,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
 from fivestep.checks import UserError
-from fivestep.data.batches import TensorBatches, to_device
+from fivestep.data.in_memory import InMemoryDataModule
 from fivestep.data.split import split_indices
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ MAX_LEVELS = 50
 MAX_CLASSES = 20
 
 
-class TabularDataModule(L.LightningDataModule):
+class TabularDataModule(InMemoryDataModule):
     """Rows of a table as `(x: (rows, n_features) float32, y: (rows,))` tensors.
 
     Exactly one source: `path` (`.csv`, `.parquet`), `frame` (a DataFrame, in code)
@@ -75,11 +74,7 @@ class TabularDataModule(L.LightningDataModule):
             are given back in the original units by `inverse_target`).
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
         split_seed: seed of the split.
-        batch_size: rows per training step; None = the full batch.
-        shuffle: reshuffle the training rows every epoch.
-        seed: base seed of the per-epoch shuffles.
-        on_device: move the tables to the trainer's device once in `setup`, so batches
-            are sliced there and never copied host -> device per step (for a GPU).
+        batch_size, shuffle, seed, on_device: batching, see `InMemoryDataModule`.
     """
 
     def __init__(
@@ -103,8 +98,7 @@ class TabularDataModule(L.LightningDataModule):
         seed: int = 0,
         on_device: bool = False,
     ) -> None:
-        super().__init__()
-        self.on_device = on_device
+        super().__init__(batch_size, shuffle, seed, on_device)
         sources = [name for name, v in (("path", path), ("dataset", dataset), ("frame", frame))
                    if v is not None]
         if len(sources) != 1:
@@ -120,9 +114,7 @@ class TabularDataModule(L.LightningDataModule):
         self.task_hint = task
         self.missing, self.scaling, self.target_scaling = missing, scaling, target_scaling
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        self.split_seed, self.batch_size = split_seed, batch_size
-        self.shuffle, self.seed = shuffle, seed
-        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.split_seed = split_seed
         self._state: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- the fitted state
@@ -200,8 +192,7 @@ class TabularDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:  # read already (train() reads the data before the Trainer exists)
-            if self.on_device and self.trainer is not None:
-                self.splits = to_device(self.splits, self.trainer.strategy.root_device)
+            self.move_to_device()
             return
         df = self._load()
         where = self._where()
@@ -282,8 +273,7 @@ class TabularDataModule(L.LightningDataModule):
         for name, idx in zip(("train", "val", "test"), parts, strict=True):
             self.splits[name] = (x[idx], y_t[idx])
         self.splits["all"] = (x, y_t)
-        if self.on_device and self.trainer is not None:
-            self.splits = to_device(self.splits, self.trainer.strategy.root_device)
+        self.move_to_device()
         log.info(
             "Data %s: %d rows (%d/%d/%d), %d features after encoding, task %s%s",
             where, len(df), *(len(p) for p in parts), x.shape[1], task,
@@ -348,32 +338,6 @@ class TabularDataModule(L.LightningDataModule):
     def inverse_target(self, y: Tensor) -> Tensor:
         """Regression outputs in training units -> the target's original units."""
         return y * self._state["target_scale"] + self._state["target_shift"]
-
-    # ---------------------------------------------------------------- batches
-
-    def _batches(self, split: str, train: bool = False) -> TensorBatches:
-        trainer = self.trainer
-        return TensorBatches(
-            self.splits[split],
-            batch_size=self.batch_size,
-            shuffle=self.shuffle and train,
-            seed=self.seed,
-            rank=trainer.global_rank if trainer else 0,
-            world_size=trainer.world_size if trainer else 1,
-            pad=train,
-        )
-
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", train=True)
-
-    def val_dataloader(self) -> TensorBatches | list:
-        return self._batches("val") if len(self.splits["val"][0]) else []
-
-    def test_dataloader(self) -> TensorBatches | list:
-        return self._batches("test") if len(self.splits["test"][0]) else []
-
-    def predict_dataloader(self) -> TensorBatches:
-        return self._batches("all")
 
 
 # -------------------------------------------------------------------- helpers of setup
