@@ -90,27 +90,17 @@ class MLP(nn.Module):
         return self.layers(x)
 
 
-class FunkyNet(nn.Module):
-    """The seed code's "funky" network: the first hidden layer's pre-activation goes
-    through ReLU and tanh in parallel and the two are summed, then a ReLU hidden
-    layer and a linear output. It shows that `forward` is plain Python: any wiring
-    of tensors is a network, and autograd follows it.
-
-    Args:
-        in_features: number of input columns.
-        hidden1: width of the first hidden layer.
-        hidden2: width of the second hidden layer.
-        out_features: 1 for a binary or regression target, K for K classes.
+class FunkyNet(TwoLayerNet):
+    """The seed code's "funky" network: the layers of `TwoLayerNet`, but the first
+    hidden layer's pre-activation goes through ReLU and tanh in parallel and the two
+    are summed. It shows that `forward` is plain Python: any wiring of tensors is a
+    network, and autograd follows it. Arguments as `TwoLayerNet`'s.
     """
 
     def __init__(
         self, in_features: int = 5, hidden1: int = 8, hidden2: int = 4, out_features: int = 1
     ) -> None:
-        super().__init__()
-        self.hidden1 = nn.Linear(in_features, hidden1)
-        self.hidden2 = nn.Linear(hidden1, hidden2)
-        self.output = nn.Linear(hidden2, out_features)
-        self.relu = nn.ReLU()
+        super().__init__(in_features, hidden1, hidden2, out_features)
         self.tanh = nn.Tanh()
 
     def forward(self, x: Tensor) -> Tensor:
