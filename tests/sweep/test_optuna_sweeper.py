@@ -42,3 +42,20 @@ def test_trials_are_launched_in_runs_of_consecutive_numbers():
 
     groups = _consecutive([T(3), T(4), T(7), T(8), T(10)])
     assert [[t.number for t in g] for g in groups] == [[3, 4], [7, 8], [10]]
+
+
+def test_a_ctrl_c_swallowed_during_a_trial_is_still_remembered():
+    import os
+    import signal
+
+    from hydra_plugins.fivestep_optuna.optuna_sweeper import _ctrl_c_remembered
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_remembered() as interrupted:
+        try:  # as when the KeyboardInterrupt lands in a weakref callback and is dropped
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs before the next line
+            raise AssertionError("SIGINT did not raise KeyboardInterrupt")
+        except KeyboardInterrupt:
+            pass
+        assert interrupted.is_set()
+    assert signal.getsignal(signal.SIGINT) is before

@@ -23,6 +23,10 @@ imported only when a sweep actually runs.
 import json
 import logging
 import math
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +88,8 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> None:
-        from optuna.trial import TrialState
 
-        from fivestep.sweep.space import as_override, search_space
+        from fivestep.sweep.space import search_space
         from fivestep.sweep.study import open_study, storage_url
 
         assert self.config is not None
@@ -105,12 +108,26 @@ class OptunaSweeper(Sweeper):
             "Study %r (%s): %s %s over %s", study.study_name, url, sweeper.direction,
             self.config.optimized_metric, ", ".join(space) or "nothing",
         )
+        with _ctrl_c_remembered() as interrupted:
+            self._search(study, space, fixed, sweep_dir, interrupted)
+        _write_best(study, sweep_dir, self.config.optimized_metric)
+
+    def _search(
+        self, study: Any, space: dict[str, Any], fixed: list[str], sweep_dir: Path,
+        interrupted: threading.Event,
+    ) -> None:
+        """Ask, launch and tell batches of trials until the study holds `n_trials`."""
+        from optuna.trial import TrialState
+
+        from fivestep.sweep.space import as_override
+
         allowed_failures = math.floor(self.max_failure_rate * self.n_trials)
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
-
         pending: list[Any] = []  # asked, not yet told
         try:
             while (left := self.n_trials - len(study.get_trials(states=counted))) > 0:
+                if interrupted.is_set():  # a Ctrl-C that Python swallowed during a trial
+                    raise KeyboardInterrupt
                 pending = []
                 for _ in range(min(self.n_jobs, left)):
                     pending.append(study.ask(space))
@@ -131,7 +148,32 @@ class OptunaSweeper(Sweeper):
             for trial in pending:
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
-        _write_best(study, sweep_dir, self.config.optimized_metric)
+
+
+@contextmanager
+def _ctrl_c_remembered() -> Iterator[threading.Event]:
+    """Remember a Ctrl-C (SIGINT) for the sweep loop to act on between trials.
+
+    Python drops an exception raised inside a weakref callback or `__del__`
+    ("Exception ignored in ..."), so a Ctrl-C that lands there during a trial would be
+    lost and the sweep would run on. The handler still raises `KeyboardInterrupt` at
+    once as usual, and also sets the event that the loop checks before each batch.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted  # signal handlers can only be set from the main thread
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _consecutive(trials: list[Any]) -> list[list[Any]]:
