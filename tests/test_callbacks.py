@@ -137,7 +137,8 @@ def test_loss_curve_history_is_the_logged_loss_and_lives_in_the_checkpoint(two_l
 
 def test_figures_run_the_model_only_in_epochs_where_one_is_due(tmp_path):
     """No validation split -> figures use all 100 rows; training sees 80 (batches of
-    80), so a forward pass on 100 rows is a figure's. 4 charts + 1 ROC/confusion."""
+    80), so a forward pass on 100 rows is a chart's. 4 charts, then 1 ROC/confusion
+    pass on a sample of `max_rows=30` rows."""
     torch.manual_seed(0)
     data = SyntheticDataModule(val_fraction=0.0, test_fraction=0.2)
     model = Classifier(TwoLayerNet(), nn.BCEWithLogitsLoss(),
@@ -148,10 +149,11 @@ def test_figures_run_the_model_only_in_epochs_where_one_is_due(tmp_path):
         max_epochs=EPOCHS, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
         callbacks=[ProbabilityChart(str(tmp_path), every_n_epochs=EVERY),
-                   EvaluationFigures(str(tmp_path))],
+                   EvaluationFigures(str(tmp_path), max_rows=30)],
     )
     trainer.fit(model, datamodule=data)
-    assert rows_seen.count(100) == 5
+    assert rows_seen.count(100) == 4
+    assert rows_seen.count(30) == 1
     assert rows_seen.count(80) == EPOCHS
     assert len(rows_seen) == EPOCHS + 5
     assert model.training  # the callbacks put the module back in training mode

@@ -207,16 +207,24 @@ class EvaluationFigures(L.Callback):
 
     Args:
         dirpath: folder for the PNG files (the run's `plots/`).
+        max_rows: draw from at most this many rows, a seeded random sample of them
+            (a picture of a ROC curve or a scatter gains nothing from a million points,
+            and drawing them would cost seconds at the end of every run).
     """
 
-    def __init__(self, dirpath: str) -> None:
+    def __init__(self, dirpath: str, max_rows: int = 20_000) -> None:
         self.dirpath = dirpath
+        self.max_rows = max_rows
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rows = _rows(trainer) if trainer.is_global_zero else None
         if rows is None:
             return
         split, x, y = rows
+        if len(y) > self.max_rows:
+            keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+            keep = keep[: self.max_rows].to(y.device)
+            x, y = x[keep], y[keep]
         out = _outputs(pl_module, x)
         k = out.shape[-1] if pl_module.task == "multiclass" else 2
         drawn = self.draw(pl_module.task, out, y, split, _class_names(trainer, k))
