@@ -111,8 +111,9 @@ class FunkyNet(TwoLayerNet):
         return self.output(x)
 
 
-class RegressionNet(nn.Module):
-    """The seed code's regression network: 20 inputs -> 40 -> 40 -> 1, ReLU between.
+class RegressionNet(TwoLayerNet):
+    """The seed code's regression network: 20 inputs -> 40 -> 40 -> 1, ReLU between;
+    `TwoLayerNet`'s layers and forward with the seed code's regression sizes.
 
     Args:
         in_features: number of input columns (20 in the seed).
@@ -124,14 +125,4 @@ class RegressionNet(nn.Module):
     def __init__(
         self, in_features: int = 20, hidden1: int = 40, hidden2: int = 40, out_features: int = 1
     ) -> None:
-        super().__init__()
-        self.hidden1 = nn.Linear(in_features, hidden1)
-        self.hidden2 = nn.Linear(hidden1, hidden2)
-        self.output = nn.Linear(hidden2, out_features)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        """`x: (batch, in_features)` -> values `(batch, out_features)`."""
-        x = self.relu(self.hidden1(x))
-        x = self.relu(self.hidden2(x))
-        return self.output(x)
+        super().__init__(in_features, hidden1, hidden2, out_features)
