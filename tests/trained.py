@@ -10,13 +10,20 @@ from hydra.core.global_hydra import GlobalHydra
 from .conftest import compose_config
 
 
+def train_into(out: Path, overrides: list[str]) -> Path:
+    """Train with the real configs and `overrides`, writing the run into `out`."""
+    from fivestep.train import train
+
+    train(compose_config(overrides, out))
+    GlobalHydra.instance().clear()
+    return out
+
+
 @pytest.fixture(scope="session")
 def two_layer_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder of a 3-epoch `two_layer` run in minibatches of 16 (checkpoints/ inside)."""
-    from fivestep.train import train
-
-    out = tmp_path_factory.mktemp("two_layer_run")
-    cfg = compose_config(
+    return train_into(
+        tmp_path_factory.mktemp("two_layer_run"),
         [
             "experiment=two_layer",
             "trainer.max_epochs=3",
@@ -24,11 +31,7 @@ def two_layer_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "callbacks.progress_bar.refresh_rate=0",
             "logger=[]",
         ],
-        out,
     )
-    train(cfg)
-    GlobalHydra.instance().clear()
-    return out
 
 
 def table_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -44,11 +47,10 @@ def table_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def table_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder of a 3-epoch run on a CSV table (`table.csv` beside it)."""
-    from fivestep.train import train
-
     out = tmp_path_factory.mktemp("table_run")
     table_frame().to_csv(out / "table.csv", index=False)
-    cfg = compose_config(
+    return train_into(
+        out,
         [
             "data=tabular",
             f"data.path={out / 'table.csv'}",
@@ -60,8 +62,4 @@ def table_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "callbacks.progress_bar.refresh_rate=0",
             "logger=[]",
         ],
-        out,
     )
-    train(cfg)
-    GlobalHydra.instance().clear()
-    return out
