@@ -120,6 +120,7 @@ class ProbabilityChart(L.Callback):
         self.max_rows = max_rows
         self._drawn_at: int | None = None
         self._epochs_done = 0
+        self._figure: figures.ProbabilityChart | None = None  # built once, redrawn
 
     def _draw(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         if not trainer.is_global_zero or pl_module.task == "regression":
@@ -135,9 +136,10 @@ class ProbabilityChart(L.Callback):
             probs = probs.gather(1, target.unsqueeze(1)).squeeze(1)
         else:
             k = 2
-        png = figures.probability_chart(
-            probs.numpy(), target.numpy(), epoch, _class_names(trainer, k)
-        )
+        names = _class_names(trainer, k)
+        if self._figure is None or not self._figure.matches(target.numpy(), names):
+            self._figure = figures.ProbabilityChart(target.numpy(), names)
+        png = self._figure.render(probs.numpy(), epoch)
         name = f"probabilities_epoch_{epoch:03d}"
         publish(trainer, self.dirpath, name, "probabilities", png, epoch)
         self._drawn_at = epoch
@@ -154,6 +156,7 @@ class ProbabilityChart(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._drawn_at != self._epochs_done:
             self._draw(trainer, pl_module, self._epochs_done)
+        self._figure = None  # a later fit builds its own
 
 
 class LossCurves(L.Callback):

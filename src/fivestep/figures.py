@@ -51,30 +51,73 @@ def probability_chart(
         epoch: epochs trained so far (0 = before training), for the title.
         class_names: a name per class, for the legend.
     """
-    fig = _figure(7.0, 4.0, right=0.8)
-    ax = fig.add_subplot()
-    rows = np.arange(len(probs))
-    colours = [CLASS_COLOURS[int(c) % len(CLASS_COLOURS)] for c in target]
-    ax.bar(rows, probs, color=colours, width=0.8)
-    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
-    ax.set_ylim(0, 1)
-    ax.set_xlim(-0.6, max(len(probs), 1) - 0.4)
-    ax.set_xlabel("row")
-    from matplotlib.ticker import MaxNLocator
+    return ProbabilityChart(target, class_names).render(probs, epoch)
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    binary = len(class_names) == 2
-    ax.set_ylabel("P(class 1)" if binary else "P(true class)")
-    ax.set_title(f"Predicted probability per row, after {epoch} epochs")
-    from matplotlib.patches import Patch
 
-    present = sorted({int(c) for c in target})
-    ax.legend(
-        handles=[Patch(color=CLASS_COLOURS[c % len(CLASS_COLOURS)], label=f"true: {class_names[c]}")
-                 for c in present],
-        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
-    )
-    return to_png(fig)
+class ProbabilityChart:
+    """`probability_chart` for one set of rows, drawn again and again: the figure,
+    axes, ticks and legend are built once and each `render` only moves the bars and
+    changes the title. A training run draws the chart every few epochs; building the
+    figure each time cost about half of each drawing.
+
+    Args:
+        target: `(rows,)` integer true classes (they colour the bars).
+        class_names: a name per class, for the legend.
+    """
+
+    def __init__(self, target: np.ndarray, class_names: Sequence[str]) -> None:
+        from matplotlib.collections import PolyCollection
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import MaxNLocator
+
+        self.target = np.asarray(target).astype(int)
+        self.class_names = list(class_names)
+        n = len(self.target)
+        self.fig = _figure(7.0, 4.0, right=0.8)
+        ax = self.fig.add_subplot()
+        rows = np.arange(n, dtype=float)
+        self._left, self._right = rows - 0.4, rows + 0.4
+        # The bars are one collection of rectangles, not `ax.bar`: a patch per row
+        # made each drawing ~3x slower.
+        colours = [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in self.target]
+        self._bars = PolyCollection(self._corners(np.zeros(n)), facecolors=colours,
+                                    linewidths=0)
+        ax.add_collection(self._bars, autolim=False)
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        ax.set_ylim(0, 1)
+        ax.set_xlim(-0.6, max(n, 1) - 0.4)
+        ax.set_xlabel("row")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        binary = len(self.class_names) == 2
+        ax.set_ylabel("P(class 1)" if binary else "P(true class)")
+        self._title = ax.set_title("")
+        present = sorted(set(self.target.tolist()))
+        ax.legend(
+            handles=[Patch(color=CLASS_COLOURS[c % len(CLASS_COLOURS)],
+                           label=f"true: {self.class_names[c]}") for c in present],
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+        )
+
+    def _corners(self, heights: np.ndarray) -> np.ndarray:
+        """`(rows, 4, 2)`: each bar's corners, from the axis up to its height."""
+        zero = np.zeros_like(heights)
+        left, right = self._left, self._right
+        return np.stack(
+            [np.stack([left, zero], 1), np.stack([left, heights], 1),
+             np.stack([right, heights], 1), np.stack([right, zero], 1)], 1
+        )
+
+    def matches(self, target: np.ndarray, class_names: Sequence[str]) -> bool:
+        """Whether this figure was built for these rows and names."""
+        return list(class_names) == self.class_names and np.array_equal(
+            np.asarray(target).astype(int), self.target
+        )
+
+    def render(self, probs: np.ndarray, epoch: int) -> bytes:
+        """PNG bytes of the chart with bars at `probs` and "after `epoch` epochs"."""
+        self._bars.set_verts(self._corners(np.asarray(probs, dtype=float)))
+        self._title.set_text(f"Predicted probability per row, after {epoch} epochs")
+        return to_png(self.fig)
 
 
 def loss_curves(
