@@ -91,12 +91,23 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+EVERY_EPOCH = ("callbacks.model_checkpoint.write_interval_s=0",
+               "callbacks.last_checkpoint.write_interval_s=0")
+
+
 @pytest.mark.slow
-def test_sigkill_then_resume_last_equals_the_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("cadence", ["every_epoch", "default"])
+def test_sigkill_then_resume_last_equals_the_uninterrupted_run(tmp_path, cadence):
+    """Killed in epoch 3, resumed from whatever `last.ckpt` the kill left: after every
+    epoch with `write_interval_s=0`; with the default 5 s, the one written after epoch 0
+    (or a later one if the machine is slow). Either way the resumed run ends exactly
+    where the uninterrupted one did."""
+    cadence_args = EVERY_EPOCH if cadence == "every_epoch" else ()
     full = _run("trainer.max_epochs=5", "logger=[]", f"paths.log_dir={tmp_path}/full")
     assert full.returncode == 0, full.stderr[-2000:]
     killed = _run(
         "trainer.max_epochs=5",
+        *cadence_args,
         "+callbacks.kill._target_=tests.resume_helpers.KillAt",
         "+callbacks.kill.epoch=3",
         "+callbacks.kill.batch=1",  # mid-epoch: one step of epoch 3 is lost
@@ -104,11 +115,34 @@ def test_sigkill_then_resume_last_equals_the_uninterrupted_run(tmp_path):
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     (run,) = (tmp_path / "cut" / "train" / "runs").iterdir()
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+    on_disk = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+    if cadence == "every_epoch":
+        assert on_disk == 2  # the epoch before the kill
+    else:
+        assert 0 <= on_disk <= 2
 
-    resumed = _run("trainer.max_epochs=5", "ckpt_path=last", f"paths.log_dir={tmp_path}/cut")
+    resumed = _run("trainer.max_epochs=5", *cadence_args, "ckpt_path=last",
+                   f"paths.log_dir={tmp_path}/cut")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"continue in {run}" in resumed.stdout + resumed.stderr
     (full_run,) = (tmp_path / "full" / "train" / "runs").iterdir()
     _same_state(full_run / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
     assert _train_loss_steps(run / "tensorboard") == [3, 7, 11, 15, 19]
+
+
+def test_kept_csv_rows_stop_at_the_checkpoint_epoch(tmp_path):
+    """A killed run may have logged epochs after its last checkpoint; the resumed run
+    logs them again, so the kept part ends at the checkpoint's epoch."""
+    from fivestep.train import keep_csv_metrics
+
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/loss\n"
+        "0,3,0.9,\n0,3,,0.8\n1,7,0.7,\n1,7,,0.6\n2,11,0.5,\n3,15,0.4,\n,,,\n"
+    )
+    keep_csv_metrics(tmp_path, last_epoch=1)
+    kept = pd.read_csv(csv_dir / "metrics.part1.csv")
+    assert kept["epoch"].dropna().tolist() == [0, 0, 1, 1]
+    assert len(kept) == 5  # the row without an epoch stays
+    assert not (csv_dir / "metrics.csv").exists()

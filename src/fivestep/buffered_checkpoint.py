@@ -1,7 +1,9 @@
 """A `ModelCheckpoint` that keeps new checkpoints in memory and writes them on a clock."""
 
 import time
+from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -20,18 +22,45 @@ def _snapshot(obj: Any) -> Any:
     return obj
 
 
+@dataclass
+class _Shared:
+    """What the `BufferedCheckpoint`s of one trainer share: the write clock, and the
+    newest dump with the moment it was taken (so the best and `last.ckpt` of one epoch
+    come from one dump)."""
+
+    last_write: float = float("-inf")
+    moment: tuple | None = None
+    checkpoint: dict[str, Any] | None = None
+    flushing_moment: tuple | None = None  # a moment whose saves are written at once
+
+
+_SHARED: "WeakKeyDictionary[L.Trainer, _Shared]" = WeakKeyDictionary()
+
+
+def _shared(trainer: L.Trainer) -> _Shared:
+    if trainer not in _SHARED:
+        _SHARED[trainer] = _Shared()
+    return _SHARED[trainer]
+
+
 class BufferedCheckpoint(ModelCheckpoint):
     """Lightning's `ModelCheckpoint`, writing files at most once per `write_interval_s`.
 
     With a small model an epoch takes milliseconds and the monitored `val/loss` improves
     on most epochs, so the stock callback writes the best checkpoint and `last.ckpt`
-    nearly every epoch: 400 `torch.save` calls in the seed's 200 epochs, a fifth of
-    the fit. This subclass makes the same decisions (which epoch is best, which file
-    goes) but holds the checkpoints it would have written in memory, as CPU copies,
-    and writes the newest of each file once `write_interval_s` has passed since the
-    last write, at the end of `fit`, and on an exception. An old best file is deleted
-    only once its successor is on disk, so a killed run loses at most
-    `write_interval_s` of progress, never the best checkpoint.
+    nearly every epoch: 400 `torch.save` calls in the seed's 200 epochs. This subclass
+    makes the same decisions (which epoch is best, which file goes) but holds the
+    checkpoints it would have written in memory, as CPU copies, and writes the newest
+    of each file once `write_interval_s` has passed since the last write, at the end of
+    `fit`, and on an exception. An old best file is deleted only once its successor is
+    on disk. A killed run (`kill -9`, power loss) therefore loses at most
+    `write_interval_s` of progress, never the best checkpoint, and resuming from the
+    `last.ckpt` it left is as exact as from any other epoch. Epochs longer than
+    `write_interval_s` are written at every epoch, as by the stock callback.
+
+    The callbacks of one trainer share one clock (best and last are written together)
+    and one dump per moment (the best and `last.ckpt` of an epoch are one
+    `dump_checkpoint`, not two).
 
     `last.ckpt` (with `save_last=True`) is refreshed after every epoch, in memory, so
     that it always ends as the final epoch's state; the stock callback refreshes it
@@ -43,32 +72,52 @@ class BufferedCheckpoint(ModelCheckpoint):
         **kwargs: `ModelCheckpoint`'s arguments (`dirpath`, `monitor`, `save_last`, ...).
     """
 
-    def __init__(self, write_interval_s: float = 30.0, **kwargs: Any) -> None:
+    def __init__(self, write_interval_s: float = 5.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if write_interval_s < 0:
             raise ValueError(f"write_interval_s={write_interval_s} must be >= 0")
         self.write_interval_s = write_interval_s
         self._pending: dict[str, dict[str, Any]] = {}  # path -> checkpoint not yet written
-        self._snapshot: dict[str, Any] = {}
-        self._snapshot_step = -1
         self._doomed: list[str] = []  # files to delete once the pending ones are written
         self._written: set[str] = set()
-        self._last_write = float("-inf")
         self.writes = 0  # files written so far (the benchmark and tests read it)
 
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        if self.write_interval_s == 0:
-            super()._save_checkpoint(trainer, filepath)
-            self.writes += 1
-            return
-        if self._snapshot_step != trainer.global_step:  # best and last of one step share it
+    def _moment(self, trainer: L.Trainer) -> tuple:
+        """Where training is: saves at one moment (Lightning runs the checkpoint
+        callbacks one after the other, after all others) see the same state."""
+        module = trainer.lightning_module
+        return (trainer.global_step, trainer.current_epoch,
+                getattr(module, "_current_fx_name", None), self.save_weights_only)
+
+    def _dump(self, trainer: L.Trainer, moment: tuple, held: bool) -> dict[str, Any]:
+        """The trainer's checkpoint at `moment`, dumped once for every callback saving
+        then. `held`: it waits in memory, so it is a snapshot later steps cannot change."""
+        shared = _shared(trainer)
+        key = (*moment, held)
+        if shared.moment != key or shared.checkpoint is None:
             checkpoint = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
-            self._snapshot_step, self._snapshot = trainer.global_step, _snapshot(checkpoint)
-        self._pending[filepath] = self._snapshot
+            shared.moment, shared.checkpoint = key, _snapshot(checkpoint) if held else checkpoint
+        return shared.checkpoint
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
-        due = time.monotonic() - self._last_write >= self.write_interval_s
-        if trainer.strategy.broadcast(due, src=0):  # rank 0's clock decides for all
+        moment, shared = self._moment(trainer), _shared(trainer)
+        if self.write_interval_s == 0:  # what ModelCheckpoint does, minus repeated dumps
+            trainer.strategy.save_checkpoint(self._dump(trainer, moment, held=False), filepath)
+            trainer.strategy.barrier("BufferedCheckpoint.save")
+            self.writes += 1
+            if trainer.is_global_zero:
+                for logger in trainer.loggers:
+                    logger.after_save_checkpoint(self)
+            return
+        due = shared.flushing_moment == moment or (
+            time.monotonic() - shared.last_write >= self.write_interval_s
+        )
+        due = trainer.strategy.broadcast(due, src=0)  # rank 0's clock decides for all
+        self._pending[filepath] = self._dump(trainer, moment, held=not due)
+        if due:
+            shared.flushing_moment = moment  # the other saves of this moment follow suit
             self.flush(trainer)
 
     def _remove_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
@@ -100,7 +149,7 @@ class BufferedCheckpoint(ModelCheckpoint):
                 trainer.strategy.remove_checkpoint(path)
         self._doomed.clear()
         trainer.strategy.barrier("BufferedCheckpoint.flush")
-        self._last_write = time.monotonic()
+        _shared(trainer).last_write = time.monotonic()
         if current and trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(self)

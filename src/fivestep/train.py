@@ -6,6 +6,7 @@ test on the best checkpoint; return the metrics. The root `train.py` only wraps 
 with `@hydra.main`.
 """
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -23,6 +24,7 @@ from fivestep.hparams import log_hparams
 from fivestep.run_state import RunState, hydra_choices
 from fivestep.shapes import fill_from_data
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
+from fivestep.tensorboard_logger import restart_at
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +81,30 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
-def keep_csv_metrics(run_dir: Path) -> None:
+def keep_csv_metrics(run_dir: Path, last_epoch: int | None = None) -> None:
     """Rename each `metrics.csv` in `run_dir` to `metrics.partN.csv` (N = 1, 2, ...).
 
     Lightning's CSVLogger deletes an existing `metrics.csv` when it starts; a resumed
     run would lose the rows of the epochs before the resume. Renamed, they stay, and
-    the resumed epochs go to a new `metrics.csv` beside them.
+    the resumed epochs go to a new `metrics.csv` beside them. Rows of epochs after
+    `last_epoch` (the checkpoint's: a killed run may have logged epochs it had not yet
+    checkpointed) are left out, since the resumed run logs those epochs again.
     """
     for metrics in run_dir.rglob("metrics.csv"):
         n = 1 + len(list(metrics.parent.glob("metrics.part*.csv")))
-        metrics.rename(metrics.with_name(f"metrics.part{n}.csv"))
-        log.info("Kept %s as %s", metrics, metrics.with_name(f"metrics.part{n}.csv").name)
+        kept = metrics.with_name(f"metrics.part{n}.csv")
+        with metrics.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if last_epoch is not None and rows and "epoch" in rows[0]:
+            col = rows[0].index("epoch")
+            rows = [rows[0]] + [
+                r for r in rows[1:]
+                if col >= len(r) or not r[col] or float(r[col]) <= last_epoch
+            ]
+        with kept.open("w", newline="") as f:
+            csv.writer(f).writerows(rows)
+        metrics.unlink()
+        log.info("Kept %s as %s", metrics, kept.name)
 
 
 def resume_from(cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
@@ -115,7 +130,7 @@ def resume_from(cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
     if path.name == "last.ckpt" and written_by and Path(written_by).resolve() == run_dir:
         log.info("Resuming %s: checkpoints and logs continue in %s", path, run_dir)
         cfg.paths.output_dir = str(run_dir)
-        keep_csv_metrics(run_dir)
+        keep_csv_metrics(run_dir, checkpoint.get("epoch"))
     else:
         log.info("Resuming %s in the new run folder %s", path, cfg.paths.output_dir)
     return path, checkpoint
@@ -141,6 +156,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg)]
     callbacks += optuna_trial_callbacks(cfg)  # per-epoch reports when this run is an Optuna trial
     loggers = instantiate_all(cfg.get("logger"))
+    if resume and Path(cfg.paths.output_dir).resolve() == resume[0].resolve().parent.parent:
+        # continuing a run in its own folder: TensorBoard drops any points the interrupted
+        # process logged after this checkpoint (checkpoints are written every few seconds)
+        restart_at(loggers, int(resume[1].get("global_step", 0)))
     trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
