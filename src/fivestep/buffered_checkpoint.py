@@ -9,16 +9,24 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+_ATOMS = (int, float, str, bool, type(None))
+
 
 def _snapshot(obj: Any) -> Any:
     """A copy of a checkpoint that later training steps cannot change: every tensor
-    copied to the CPU, every dict, list and tuple around them rebuilt."""
+    copied to the CPU, every dict, list and tuple around them rebuilt (a list of plain
+    numbers in one go: this runs after every improving epoch)."""
+    cls = type(obj)
+    if cls in _ATOMS:
+        return obj
     if isinstance(obj, Tensor):
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
-        return type(obj)((k, _snapshot(v)) for k, v in obj.items())
+        return cls((k, _snapshot(v)) for k, v in obj.items())
     if isinstance(obj, list | tuple) and not hasattr(obj, "_fields"):
-        return type(obj)(_snapshot(v) for v in obj)
+        if all(type(v) in _ATOMS for v in obj):
+            return cls(obj)
+        return cls(_snapshot(v) for v in obj)
     return obj
 
 
