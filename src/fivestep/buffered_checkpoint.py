@@ -90,6 +90,15 @@ class BufferedCheckpoint(ModelCheckpoint):
         self._written: set[str] = set()
         self.writes = 0  # files written so far (the benchmark and tests read it)
 
+    @property
+    def state_key(self) -> str:
+        # Lightning formats this key (a repr of five settings) on every hook call, six
+        # times per training step; the settings are fixed once built, so format it once.
+        key = self.__dict__.get("_state_key")
+        if key is None:
+            key = self.__dict__["_state_key"] = super().state_key
+        return key
+
     def _moment(self, trainer: L.Trainer) -> tuple:
         """Where training is: saves at one moment (Lightning runs the checkpoint
         callbacks one after the other, after all others) see the same state."""

