@@ -222,6 +222,38 @@ def bare_worker(args: argparse.Namespace, overrides: list[str], result: Path) ->
         trainer.fit(model, datamodule=datamodule)
 
 
+def stock_worker(args: argparse.Namespace, overrides: list[str], result: Path) -> None:
+    """A reference: the same system and data in a Trainer with Lightning's own defaults
+    for the features the issue names (validation every epoch, Lightning's TensorBoard
+    logger, a best checkpoint on `val/loss` plus `save_last`, written at once, the
+    default progress bar and model summary), and none of the project's additions
+    (figures, histograms, learning-rate logging, buffered checkpoints, run state)."""
+    import lightning as L
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from fivestep.shapes import fill_from_data
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(overrides, Path(tmp))
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = instantiate(cfg.data)
+        datamodule.setup("fit")
+        fill_from_data(cfg.model, datamodule)
+        model = instantiate(cfg.model)
+        trainer = L.Trainer(
+            accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
+            max_epochs=cfg.trainer.max_epochs, num_sanity_val_steps=0, log_every_n_steps=1,
+            logger=TensorBoardLogger(tmp, name="tensorboard"),
+            callbacks=[ModelCheckpoint(dirpath=f"{tmp}/checkpoints", monitor="val/loss",
+                                       save_last=True),
+                       FitClock(str(result))],
+            default_root_dir=tmp,
+        )
+        trainer.fit(model, datamodule=datamodule)
+
+
 def tabular_raw_worker(args: argparse.Namespace, result: Path) -> None:
     """A careful hand-written loop: the same table in memory, batches sliced from a
     per-epoch permutation, the five steps; no Lightning imported."""
@@ -299,6 +331,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
         project_worker(seed_overrides(args.device), result)
     elif args.worker == "seed:bare":
         bare_worker(args, seed_overrides(args.device), result)
+    elif args.worker == "seed:stock":
+        stock_worker(args, seed_overrides(args.device), result)
     elif args.worker == "tabular:bare":
         bare_worker(args, tabular_overrides(args), result)
     elif args.worker == "tabular:raw":
@@ -392,14 +426,16 @@ def row(case: str, metric: str, raw: float | None, project: float, ratio: float,
 
 
 def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "seed", ("raw", "project", "bare"))
+    runs = paired_case(args, "seed", ("raw", "project", "bare", "stock"))
     raw, proj = median(runs["raw"], "seconds"), median(runs["project"], "seconds")
-    bare = median(runs["bare"], "seconds")
+    bare, stock = median(runs["bare"], "seconds"), median(runs["stock"], "seconds")
     epochs = runs["raw"][0]["epochs"]
     rows = [
         row("seed", f"{epochs}-epoch fit", raw, proj, paired_ratio(runs, "seconds"), "seed", "s"),
         row("seed", "  floor: bare Lightning fit", raw, bare,
             paired_ratio(runs, "seconds", "bare"), "seed", "s"),
+        row("seed", "  reference: Lightning defaults", raw, stock,
+            paired_ratio(runs, "seconds", "stock"), "seed", "s"),
     ]
     rows[0]["runs"] = runs
     return rows
