@@ -90,15 +90,21 @@ def publish(
 
 class LearningRate(L.Callback):
     """Logs `train/lr` (the first optimizer's first parameter group; `train/lr/<i>`
-    for every further group) once per epoch, as in effect during that epoch.
-    Unlike Lightning's `LearningRateMonitor` it needs no logger, and it keeps the
-    split-first key style."""
+    for every further group) once per epoch, as in effect during that epoch, at the
+    epoch's first step. It writes to the loggers directly, as Lightning's
+    `LearningRateMonitor` does (one `self.log` call costs ~0.4 ms, more than a seed
+    epoch's training step), but keeps the split-first key style."""
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not trainer.loggers:
+            return
         groups = [g for opt in trainer.optimizers for g in opt.param_groups]
-        for i, group in enumerate(groups):
-            key = "train/lr" if i == 0 else f"train/lr/{i}"
-            pl_module.log(key, float(group["lr"]), on_step=False, on_epoch=True)
+        rates = {
+            "train/lr" if i == 0 else f"train/lr/{i}": float(group["lr"])
+            for i, group in enumerate(groups)
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(rates, step=trainer.global_step)
 
 
 class ProbabilityChart(L.Callback):
