@@ -335,6 +335,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
         stock_worker(args, seed_overrides(args.device), result)
     elif args.worker == "tabular:bare":
         bare_worker(args, tabular_overrides(args), result)
+    elif args.worker == "tabular:stock":
+        stock_worker(args, tabular_overrides(args), result)
     elif args.worker == "tabular:raw":
         tabular_raw_worker(args, result)
     elif args.worker == "tabular:project":
@@ -442,7 +444,7 @@ def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "tabular", ("raw", "project", "bare"))
+    runs = paired_case(args, "tabular", ("raw", "project", "bare", "stock"))
     for side in runs.values():
         for r in side:
             r["samples_per_s"] = r["rows"] / r["seconds"]
@@ -459,6 +461,9 @@ def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
             paired_ratio(runs, "loop_samples_per_s"), "tabular", "samples/s"),
         row("tabular", "  floor: bare Lightning", raw, bare,
             paired_ratio(runs, "samples_per_s", "bare"), "tabular", "samples/s"),
+        row("tabular", "  reference: Lightning defaults", raw,
+            median(runs["stock"], "samples_per_s"),
+            paired_ratio(runs, "samples_per_s", "stock"), "tabular", "samples/s"),
         row("tabular", "peak RSS", raw_rss, proj_rss, paired_ratio(runs, "rss_mib"),
             "tabular_rss", "MiB"),
     ]
