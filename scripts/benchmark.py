@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,10 +198,13 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     )
 
 
-def bare_worker(args: argparse.Namespace, overrides: list[str], result: Path) -> None:
-    """Lightning's floor: the same system and data, a Trainer with every extra off (no
-    validation, logger, checkpoint, progress bar or summary). What is left is the
-    framework's own per-epoch cost, which no project code can remove."""
+def plain_trainer_worker(
+    args: argparse.Namespace, overrides: list[str], result: Path,
+    trainer_kwargs: Callable[[str], dict[str, Any]],
+) -> None:
+    """The project's system and data (as `train(cfg)` builds them from `overrides`) in a
+    Trainer built from `trainer_kwargs(tmp_dir)` alone, none of the run's callbacks or
+    loggers; `FitClock` times the fit."""
     import lightning as L
     from hydra.utils import instantiate
 
@@ -213,13 +217,24 @@ def bare_worker(args: argparse.Namespace, overrides: list[str], result: Path) ->
         datamodule.setup("fit")
         fill_from_data(cfg.model, datamodule)
         model = instantiate(cfg.model)
+        kwargs = trainer_kwargs(tmp)
+        callbacks = [*kwargs.pop("callbacks", []), FitClock(str(result))]
         trainer = L.Trainer(
             accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
-            max_epochs=cfg.trainer.max_epochs, limit_val_batches=0, logger=False,
-            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            callbacks=[FitClock(str(result))], default_root_dir=tmp,
+            max_epochs=cfg.trainer.max_epochs, default_root_dir=tmp, callbacks=callbacks,
+            **kwargs,
         )
         trainer.fit(model, datamodule=datamodule)
+
+
+def bare_worker(args: argparse.Namespace, overrides: list[str], result: Path) -> None:
+    """Lightning's floor: the same system and data, a Trainer with every extra off (no
+    validation, logger, checkpoint, progress bar or summary). What is left is the
+    framework's own per-epoch cost, which no project code can remove."""
+    plain_trainer_worker(args, overrides, result, lambda tmp: {
+        "limit_val_batches": 0, "logger": False, "enable_checkpointing": False,
+        "enable_progress_bar": False, "enable_model_summary": False,
+    })
 
 
 def stock_worker(args: argparse.Namespace, overrides: list[str], result: Path) -> None:
@@ -228,30 +243,15 @@ def stock_worker(args: argparse.Namespace, overrides: list[str], result: Path) -
     logger, a best checkpoint on `val/loss` plus `save_last`, written at once, the
     default progress bar and model summary), and none of the project's additions
     (figures, histograms, learning-rate logging, buffered checkpoints, run state)."""
-    import lightning as L
-    from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from fivestep.shapes import fill_from_data
-
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        cfg = compose(overrides, Path(tmp))
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-        datamodule = instantiate(cfg.data)
-        datamodule.setup("fit")
-        fill_from_data(cfg.model, datamodule)
-        model = instantiate(cfg.model)
-        trainer = L.Trainer(
-            accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
-            max_epochs=cfg.trainer.max_epochs, num_sanity_val_steps=0, log_every_n_steps=1,
-            logger=TensorBoardLogger(tmp, name="tensorboard"),
-            callbacks=[ModelCheckpoint(dirpath=f"{tmp}/checkpoints", monitor="val/loss",
-                                       save_last=True),
-                       FitClock(str(result))],
-            default_root_dir=tmp,
-        )
-        trainer.fit(model, datamodule=datamodule)
+    plain_trainer_worker(args, overrides, result, lambda tmp: {
+        "num_sanity_val_steps": 0, "log_every_n_steps": 1,
+        "logger": TensorBoardLogger(tmp, name="tensorboard"),
+        "callbacks": [ModelCheckpoint(dirpath=f"{tmp}/checkpoints", monitor="val/loss",
+                                      save_last=True)],
+    })
 
 
 def tabular_raw_worker(args: argparse.Namespace, result: Path, index_select: bool = False) -> None:
