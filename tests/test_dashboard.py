@@ -1,12 +1,14 @@
 """The dashboard as a person opens it: a real `tensorboard` server on a loopback port
 (slow), and the page in headless Chromium (browser: needs Debian's `chromium`)."""
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,8 +52,10 @@ def _get(url: str, body: dict | None = None) -> dict:
         return json.load(response)
 
 
-@pytest.mark.slow
-def test_tensorboard_serves_the_runs_scalars_images_and_hparams(logdir):
+@contextlib.contextmanager
+def _tensorboard(logdir: Path) -> Iterator[str]:
+    """A real `tensorboard` server on `logdir` (its default data loader); yields its URL
+    once its scalars API answers with at least one run."""
     port = _free_port()
     exe = Path(sys.executable).with_name("tensorboard")
     server = subprocess.Popen(
@@ -67,6 +71,21 @@ def test_tensorboard_serves_the_runs_scalars_images_and_hparams(logdir):
                 runs = _get(f"{base}/data/plugin/scalars/tags")
             except OSError:
                 time.sleep(0.5)
+        assert runs, "tensorboard listed no runs within 90 s"
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_runs_scalars_images_and_hparams(logdir):
+    with _tensorboard(logdir) as base:
+        runs = _get(f"{base}/data/plugin/scalars/tags")
         run = "train/runs/short/tensorboard"
         assert list(runs) == [run]
         assert set(runs[run]) >= set(PER_EPOCH + TEST)
@@ -80,13 +99,28 @@ def test_tensorboard_serves_the_runs_scalars_images_and_hparams(logdir):
         metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
         assert {"model/optimizer", "model/optimizer/lr", "trainer/max_epochs"} <= hparams
         assert set(PER_EPOCH + TEST) <= metrics
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_tensorboard_drops_what_a_killed_run_logged_after_its_checkpoint(tmp_path):
+    """A resumed run restarts at its checkpoint's step; the real server shows each step
+    once, the resumed values from there on."""
+    from fivestep.tensorboard_logger import TensorBoardLogger, restart_at
+
+    killed = TensorBoardLogger(str(tmp_path / "run"), name="", version="")
+    for step in range(6):
+        killed.log_metrics({"train/loss": float(step)}, step=step)
+    killed.finalize("failed")
+    time.sleep(1.1)  # event file names carry the second they were made
+    resumed = TensorBoardLogger(str(tmp_path / "run"), name="", version="")
+    restart_at([resumed], 3)
+    for step in range(3, 5):
+        resumed.log_metrics({"train/loss": 10.0 + step}, step=step)
+    resumed.finalize("success")
+    with _tensorboard(tmp_path) as base:
+        points = _get(f"{base}/data/plugin/scalars/scalars?run=run&tag=train/loss")
+    assert [(p[1], p[2]) for p in points] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 13.0),
+                                              (4, 14.0)]
 
 
 @pytest.mark.browser
