@@ -11,6 +11,7 @@ time. The processes it starts are always stopped.
 """
 
 import argparse
+import contextlib
 import json
 import shutil
 import socket
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +47,23 @@ def start_tensorboard(logdir: Path, port: int) -> subprocess.Popen:
          "--reload_interval", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+@contextlib.contextmanager
+def tensorboard_server(logdir: Path) -> Iterator[str]:
+    """A `tensorboard` on `logdir` at a free loopback port; yields its base URL and
+    always stops it."""
+    port = free_port()
+    server = start_tensorboard(logdir, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
 
 
 def wait_for_tag(base: str, tag: str, timeout: float) -> dict:
@@ -104,21 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         if logdir is None:
             logdir = Path(tmp) / "logs"
             train_demo(logdir, args.overrides)
-        port = free_port()
-        server = start_tensorboard(logdir, port)
         try:
-            base = f"http://127.0.0.1:{port}"
-            wait_for_tag(base, "train/loss", timeout=90)
-            screenshot(f"{base}/{args.page}", args.out, width, height, args.wait_ms)
+            with tensorboard_server(logdir) as base:
+                wait_for_tag(base, "train/loss", timeout=90)
+                screenshot(f"{base}/{args.page}", args.out, width, height, args.wait_ms)
         except (TimeoutError, OSError, RuntimeError, subprocess.SubprocessError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
     print(f"screenshot: {args.out}")
     return 0
 

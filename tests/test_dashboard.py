@@ -2,6 +2,7 @@
 (slow), and the page in headless Chromium (browser: needs Debian's `chromium`)."""
 
 import contextlib
+import importlib.util
 import json
 import socket
 import subprocess
@@ -52,34 +53,24 @@ def _get(url: str, body: dict | None = None) -> dict:
         return json.load(response)
 
 
+def _dashboard_script():
+    """`scripts/check_dashboard.py` as a module: its server helpers serve the tests too."""
+    spec = importlib.util.spec_from_file_location(
+        "check_dashboard", ROOT / "scripts" / "check_dashboard.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @contextlib.contextmanager
 def _tensorboard(logdir: Path) -> Iterator[str]:
     """A real `tensorboard` server on `logdir` (its default data loader); yields its URL
-    once its scalars API answers with at least one run."""
-    port = _free_port()
-    exe = Path(sys.executable).with_name("tensorboard")
-    server = subprocess.Popen(
-        [str(exe), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline, runs = time.monotonic() + 90, {}
-        while time.monotonic() < deadline and not runs:
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
-            try:
-                runs = _get(f"{base}/data/plugin/scalars/tags")
-            except OSError:
-                time.sleep(0.5)
-        assert runs, "tensorboard listed no runs within 90 s"
+    once its scalars API lists a run with `train/loss`."""
+    script = _dashboard_script()
+    with script.tensorboard_server(logdir) as base:
+        script.wait_for_tag(base, "train/loss", timeout=90)
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
 
 
 @pytest.mark.slow
