@@ -4,7 +4,6 @@
 import contextlib
 import importlib.util
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -36,12 +35,6 @@ def logdir(tmp_path_factory) -> Path:
     )
     train(cfg)
     return logs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, body: dict | None = None) -> dict:
