@@ -109,3 +109,24 @@ def test_a_crash_writes_the_pending_checkpoints(make_cfg, monkeypatch, tmp_path)
     # Lightning runs checkpoint callbacks after the others, so epoch 5's end never reached
     # it: the newest state it held in memory is epoch 4's, not the file written at epoch 0
     assert last["epoch"] == 4
+
+
+def test_step_checkpoints_still_follow_every_n_train_steps(make_cfg, tmp_path):
+    """The per-step check is skipped only when no step or time cadence is set."""
+    cfg = make_cfg(
+        "experiment=two_layer",
+        "trainer.max_epochs=2",
+        "data.batch_size=16",  # 60 training rows: 4 steps per epoch, 8 in all
+        "+callbacks.step_checkpoint._target_=fivestep.buffered_checkpoint.BufferedCheckpoint",
+        f"+callbacks.step_checkpoint.dirpath={tmp_path}/steps",
+        "+callbacks.step_checkpoint.filename='{step}'",
+        "+callbacks.step_checkpoint.every_n_train_steps=3",
+        "+callbacks.step_checkpoint.save_top_k=-1",
+        "+callbacks.step_checkpoint.write_interval_s=0",
+        "logger=[]",
+        "test=false",
+    )
+    train(cfg)
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == [
+        "step=3.ckpt", "step=6.ckpt"
+    ]

@@ -101,6 +101,14 @@ class BufferedCheckpoint(ModelCheckpoint):
             key = self.__dict__["_state_key"] = super().state_key
         return key
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           *args: Any, **kwargs: Any) -> None:
+        # Without `every_n_train_steps` or `train_time_interval` Lightning's check after
+        # every step always ends in "no save"; skip it (a few microseconds per step)
+        if self._every_n_train_steps < 1 and self._train_time_interval is None:
+            return
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+
     def _monitor_candidates(self, trainer: L.Trainer) -> dict[str, Tensor]:
         # As Lightning's, which deep-copies every logged metric (half a millisecond per
         # callback per epoch here); a clone of each value gives the same protection.
