@@ -61,21 +61,9 @@ SUITE_BUDGET_S = 60.0
 
 def compose(overrides: list[str], out_dir: Path) -> Any:
     """The run config as `train.py` composes it, writing into `out_dir`."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict, read_write
+    from fivestep.compose import compose_run_config
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
-        cfg = hydra_compose("train", overrides=overrides, return_hydra_config=True)
-    with read_write(cfg), open_dict(cfg):
-        cfg.paths.log_dir = str(out_dir / "logs")
-        cfg.paths.output_dir = str(out_dir)
-        cfg.hydra.runtime.output_dir = str(out_dir)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose_run_config(ROOT / "configs", overrides, out_dir)
 
 
 def weights_fingerprint(net: Any) -> float:

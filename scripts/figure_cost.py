@@ -17,10 +17,8 @@ import time
 from pathlib import Path
 
 import lightning as L
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict, read_write
+
+from fivestep.compose import compose_run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["probability_chart", "loss_curves", "evaluation_figures", "parameter_histograms"]
@@ -49,15 +47,10 @@ def run(figures: bool, out: Path) -> tuple[list[float], float]:
 
     from fivestep.train import instantiate_all
 
-    GlobalHydra.instance().clear()
     overrides = ["experiment=two_layer", "callbacks.progress_bar.refresh_rate=0"]
     if not figures:
         overrides += [f"~callbacks.{name}" for name in FIGURES]
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with read_write(cfg), open_dict(cfg):
-        cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig.instance().set_config(cfg)
+    cfg = compose_run_config(ROOT / "configs", overrides, out)
     L.seed_everything(cfg.seed)
     clock = EpochClock()
     callbacks = [clock, *instantiate_all(cfg.callbacks)]  # the clock runs first

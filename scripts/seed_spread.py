@@ -16,22 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(experiment: str, seed: int, out: Path, extra: list[str]) -> tuple[dict, dict]:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
+    from fivestep.compose import compose_run_config
     from fivestep.train import build, train
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
-        overrides = [f"experiment={experiment}", f"seed={seed}", "logger=[]",
-                     "callbacks.progress_bar.refresh_rate=0", *extra]
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out / f"{experiment}_{seed}")
-        cfg.hydra.runtime.output_dir = cfg.paths.output_dir
-    HydraConfig.instance().set_config(cfg)
+    overrides = [f"experiment={experiment}", f"seed={seed}", "logger=[]",
+                 "callbacks.progress_bar.refresh_rate=0", *extra]
+    cfg = compose_run_config(ROOT / "configs", overrides, out / f"{experiment}_{seed}")
     datamodule = build(cfg.data)
     metrics = train(cfg)
     return metrics, baseline(datamodule)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig
+
+from fivestep.compose import compose_run_config
 
 if TYPE_CHECKING:
     import lightning as L
@@ -26,15 +26,7 @@ def compose_config(
     overrides: list[str], out_dir: Path, config_name: str = "train"
 ) -> DictConfig:
     """Compose `configs/<config_name>.yaml` with `overrides`, writing into `out_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    with read_write(cfg), open_dict(cfg):
-        cfg.paths.log_dir = str(out_dir / "logs")
-        cfg.paths.output_dir = str(out_dir)
-        cfg.hydra.runtime.output_dir = str(out_dir)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose_run_config(CONFIGS, overrides, out_dir, config_name)
 
 
 @pytest.fixture
