@@ -45,6 +45,7 @@ def run(figures: bool, out: Path) -> tuple[list[float], float]:
     """Epoch durations (s) and the time from the last epoch start to train end."""
     from hydra.utils import instantiate
 
+    from fivestep.shapes import fill_from_data
     from fivestep.train import instantiate_all
 
     overrides = ["experiment=two_layer", "callbacks.progress_bar.refresh_rate=0"]
@@ -52,11 +53,14 @@ def run(figures: bool, out: Path) -> tuple[list[float], float]:
         overrides += [f"~callbacks.{name}" for name in FIGURES]
     cfg = compose_run_config(ROOT / "configs", overrides, out)
     L.seed_everything(cfg.seed)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    fill_from_data(cfg.model, datamodule)  # the net's sizes and the task, as train() does
     clock = EpochClock()
     callbacks = [clock, *instantiate_all(cfg.callbacks)]  # the clock runs first
     trainer = instantiate(cfg.trainer, callbacks=callbacks,
                           logger=instantiate_all(cfg.logger))
-    trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.data))
+    trainer.fit(instantiate(cfg.model), datamodule=datamodule)
     starts = clock.starts
     return [b - a for a, b in zip(starts, starts[1:], strict=False)], clock.train_end - starts[-1]
 
