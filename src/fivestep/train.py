@@ -10,7 +10,7 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 from hydra.errors import InstantiationException
@@ -107,7 +107,16 @@ def keep_csv_metrics(run_dir: Path, last_epoch: int | None = None) -> None:
         log.info("Kept %s as %s", metrics, kept.name)
 
 
-def resume_from(cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
+class Resume(NamedTuple):
+    """A checkpoint to resume from: its file, its contents, and whether the run goes on
+    in the folder of the run that wrote it (`last.ckpt` of that run)."""
+
+    path: Path
+    checkpoint: dict[str, Any]
+    in_place: bool
+
+
+def resume_from(cfg: DictConfig) -> Resume | None:
     """The checkpoint `cfg.ckpt_path` names (`last` = the newest of this experiment), loaded.
 
     Resuming from a run's `last.ckpt` (still in the folder of the run that wrote it)
@@ -127,13 +136,16 @@ def resume_from(cfg: DictConfig) -> tuple[Path, dict[str, Any]] | None:
     config = checkpoint.get("fivestep", {}).get("config", {})
     written_by = config.get("paths", {}).get("output_dir")
     run_dir = path.resolve().parent.parent
-    if path.name == "last.ckpt" and written_by and Path(written_by).resolve() == run_dir:
+    in_place = bool(
+        path.name == "last.ckpt" and written_by and Path(written_by).resolve() == run_dir
+    )
+    if in_place:
         log.info("Resuming %s: checkpoints and logs continue in %s", path, run_dir)
         cfg.paths.output_dir = str(run_dir)
         keep_csv_metrics(run_dir, checkpoint.get("epoch"))
     else:
         log.info("Resuming %s in the new run folder %s", path, cfg.paths.output_dir)
-    return path, checkpoint
+    return Resume(path, checkpoint, in_place)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -150,16 +162,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: L.LightningModule = build(cfg.model)
     if resume:
-        checkpoints.check_fits(model, resume[1], resume[0])
+        checkpoints.check_fits(model, resume.checkpoint, resume.path)
     # RunState stores the config and RNG states in every checkpoint (and restores the
     # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg)]
     callbacks += optuna_trial_callbacks(cfg)  # per-epoch reports when this run is an Optuna trial
     loggers = instantiate_all(cfg.get("logger"))
-    if resume and Path(cfg.paths.output_dir).resolve() == resume[0].resolve().parent.parent:
+    if resume and resume.in_place:
         # continuing a run in its own folder: TensorBoard drops any points the interrupted
         # process logged after this checkpoint (checkpoints are written every few seconds)
-        restart_at(loggers, int(resume[1].get("global_step", 0)))
+        restart_at(loggers, int(resume.checkpoint.get("global_step", 0)))
     trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
@@ -168,7 +180,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log_hparams(trainer.loggers, flat_hparams(cfg))
 
     if cfg.get("train", True):
-        ckpt_path = str(resume[0]) if resume else None
+        ckpt_path = str(resume.path) if resume else None
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
