@@ -4,10 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 # Extras installed by setup; `make setup EXTRAS=dev` for a lighter install.
-EXTRAS ?= dev,sweep,export
+EXTRAS ?= dev,sweep,export,tracking
 PYTEST_ARGS ?=
 
-.PHONY: setup train test test-slow test-browser test-all lint tensorboard bench clean-logs
+.PHONY: setup train test test-slow test-browser test-all lint tensorboard mlflow bench clean-logs
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,9 @@ lint: setup
 
 tensorboard: setup
 	bash scripts/tensorboard.sh
+
+mlflow: setup
+	bash scripts/mlflow_ui.sh
 
 bench: setup
 	$(PY) scripts/benchmark.py

@@ -25,6 +25,7 @@ from fivestep.config.sizes import fill_from_data
 from fivestep.errors import UserError
 from fivestep.fast.tensorboard_logger import restart_at
 from fivestep.monitoring.hparams import log_hparams
+from fivestep.monitoring.mlflow_run import finish_mlflow, prepare_mlflow
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg)]
     callbacks += optuna_trial_callbacks(cfg)  # per-epoch reports when this run is an Optuna trial
+    prepare_mlflow(cfg, in_place=bool(resume and resume.in_place))  # MLflow: name, tags, run_id
     loggers = instantiate_all(cfg.get("logger"))
     if resume and resume.in_place:
         # continuing a run in its own folder: TensorBoard drops any points the interrupted
@@ -191,6 +193,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log.warning("No best checkpoint: testing the weights as they are now.")
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    finish_mlflow(trainer.loggers, cfg.paths.output_dir, ckpt)  # MLflow: figures, best ckpt tag
     log.info("Final metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     if trainer.is_global_zero:  # read back by sweeps (summary table, best checkpoint)
         summary = {"metrics": metrics, "best_checkpoint": ckpt or None}
