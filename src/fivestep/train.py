@@ -27,6 +27,7 @@ from fivestep.fast.tensorboard_logger import restart_at
 from fivestep.monitoring.hparams import log_hparams
 from fivestep.monitoring.mlflow_run import finish_mlflow, prepare_mlflow
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
+from fivestep.tuning import find_lr
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
     relaunch_ranks_as_this_job(trainer.world_size)  # DDP in a multirun: extra ranks run this job
+    find_lr(cfg, trainer, model, datamodule, resuming=resume is not None)  # lr_find=true
 
     log_hparams(trainer.loggers, flat_hparams(cfg))
 
