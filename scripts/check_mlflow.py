@@ -5,7 +5,8 @@
 
 Starts `scripts/mlflow_ui.sh` (what `make mlflow` runs: `mlflow server` on the SQLite
 store `<logdir>/mlflow/mlflow.db`, 127.0.0.1 only) on a free port, waits until its
-REST API lists the experiment's runs, opens a run's page in Chromium (Debian package
+REST API lists the experiment's runs, opens a run's page in Chromium (by default its
+Artifacts tab on the last probability chart the run logged) (Debian package
 `chromium`, the same flags as `check_dashboard.py`) and writes a PNG. Exits non-zero,
 naming the problem, when the server or Chromium does not answer in time. The server's
 process group is always stopped.
@@ -96,6 +97,15 @@ def wait_for_runs(base: str, experiment: str, count: int, timeout: float) -> lis
     raise TimeoutError(f"MLflow at {base} listed fewer than {count} runs of {experiment!r}")
 
 
+def last_chart(base: str, run_id: str) -> str:
+    """The Artifacts tab on the run's last `plots/probabilities_epoch_NNN.png` (else the
+    overview)."""
+    listed = get_json(f"{base}/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=plots")
+    charts = sorted(f["path"] for f in listed.get("files", [])
+                    if Path(f["path"]).name.startswith("probabilities_epoch_"))
+    return f"artifacts/{charts[-1]}" if charts else "overview"
+
+
 def train_demo(logdir: Path, overrides: list[str]) -> None:
     """`python train.py experiment=two_layer logger=tensorboard_mlflow` into `logdir`."""
     subprocess.run(
@@ -111,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logdir", type=Path, help="the logs/ holding mlflow/ (default: a demo)")
     parser.add_argument("--out", type=Path, default=Path("mlflow.png"))
     parser.add_argument("--experiment", default="two_layer")
-    parser.add_argument("--page", default="model-metrics",
-                        help="the run page's tab: overview, model-metrics, artifacts")
+    parser.add_argument("--page", default="auto",
+                        help="the run page's tab: overview, artifacts/plots/roc.png, ...; "
+                        "auto = the run's last probability chart")
     parser.add_argument("--size", default="1600x900", help="window WIDTHxHEIGHT")
     parser.add_argument("--wait-ms", type=int, default=20000, help="page load budget")
     parser.add_argument("overrides", nargs="*", help="train.py overrides for the demo run")
@@ -128,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with mlflow_server(logdir.resolve()) as base:
                 run = wait_for_runs(base, args.experiment, 1, timeout=120)[0]["info"]
+                page = args.page if args.page != "auto" else last_chart(base, run["run_id"])
                 url = (f"{base}/#/experiments/{run['experiment_id']}/runs/{run['run_id']}"
-                       f"/{args.page}")
+                       f"/{page}")
                 dashboard.screenshot(url, args.out, width, height, args.wait_ms)
         except (TimeoutError, OSError, RuntimeError, subprocess.SubprocessError) as err:
             print(f"error: {err}", file=sys.stderr)
