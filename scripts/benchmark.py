@@ -159,15 +159,14 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     import torch
     from hydra.utils import instantiate
 
-    from fivestep.config.sizes import fill_from_data
+    from fivestep.config.sizes import sized_from_data
     from fivestep.fundamentals.five_steps import train_five_steps
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(seed_overrides(args.device), Path(tmp))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # as train(cfg) does
     datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    fill_from_data(cfg.model, datamodule)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
     net = instantiate(cfg.model).net
     x, y = datamodule.splits["train"]
     fingerprint = weights_fingerprint(net)
@@ -196,14 +195,13 @@ def plain_trainer_worker(
     import lightning as L
     from hydra.utils import instantiate
 
-    from fivestep.config.sizes import fill_from_data
+    from fivestep.config.sizes import sized_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(overrides, Path(tmp))
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
-        datamodule.setup("fit")
-        fill_from_data(cfg.model, datamodule)
+        cfg.model = sized_from_data(cfg.model, datamodule.shape())
         model = instantiate(cfg.model)
         kwargs = trainer_kwargs(tmp)
         callbacks = [*kwargs.pop("callbacks", []), FitClock(str(result))]
