@@ -18,7 +18,8 @@ cost, caches and peak memory never leak into the other):
   training, `test=false`). Measured: training samples per second and the
   process's peak RSS (`os.wait4` on each child).
 
-`seed` and `tabular` also time a "floor": the same system in a Lightning Trainer with
+`seed` and `tabular` also time the same run with the opt-in speed-ups of
+`src/fivestep/fast/` (`callbacks=fast logger=tensorboard_fast`), and a "floor": the same system in a Lightning Trainer with
 every extra off (no validation, logger, checkpoint, progress bar, summary), i.e. what
 Lightning itself costs over the raw loop; no project change can go below it.
 - `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
@@ -117,6 +118,10 @@ class FitClock:
 
 
 EXTRA_OVERRIDES: list[str] = []  # --override: appended to every seed/tabular config
+
+
+# The opt-in speed-ups on Lightning's private members (src/fivestep/fast/).
+FAST = ["callbacks=fast", "logger=tensorboard_fast"]
 
 
 def seed_overrides(device: str) -> list[str]:
@@ -321,6 +326,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
         seed_raw_worker(args, result)
     elif args.worker == "seed:project":
         project_worker(seed_overrides(args.device), result)
+    elif args.worker == "seed:fast":
+        project_worker([*seed_overrides(args.device), *FAST], result)
     elif args.worker == "seed:bare":
         bare_worker(args, seed_overrides(args.device), result)
     elif args.worker == "seed:stock":
@@ -335,6 +342,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
         tabular_raw_worker(args, result, index_select=True)
     elif args.worker == "tabular:project":
         project_worker(tabular_overrides(args), result)
+    elif args.worker == "tabular:fast":
+        project_worker([*tabular_overrides(args), *FAST], result)
     else:
         raise SystemExit(f"unknown worker {args.worker!r}")
 
@@ -422,12 +431,14 @@ def row(case: str, metric: str, raw: float | None, project: float, ratio: float,
 
 
 def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "seed", ("raw", "project", "bare", "stock"))
+    runs = paired_case(args, "seed", ("raw", "project", "fast", "bare", "stock"))
     raw, proj = median(runs["raw"], "seconds"), median(runs["project"], "seconds")
     bare, stock = median(runs["bare"], "seconds"), median(runs["stock"], "seconds")
     epochs = runs["raw"][0]["epochs"]
     rows = [
         row("seed", f"{epochs}-epoch fit", raw, proj, paired_ratio(runs, "seconds"), "seed", "s"),
+        row("seed", "  opt-in: callbacks=fast logger=tensorboard_fast", raw,
+            median(runs["fast"], "seconds"), paired_ratio(runs, "seconds", "fast"), "seed", "s"),
         row("seed", "  floor: bare Lightning fit", raw, bare,
             paired_ratio(runs, "seconds", "bare"), "seed", "s"),
         row("seed", "  reference: Lightning defaults", raw, stock,
@@ -438,7 +449,8 @@ def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "tabular", ("raw", "project", "bare", "stock", "raw_index_select"))
+    runs = paired_case(args, "tabular",
+                       ("raw", "project", "fast", "bare", "stock", "raw_index_select"))
     for side in runs.values():
         for r in side:
             r["samples_per_s"] = r["rows"] / r["seconds"]
@@ -453,6 +465,9 @@ def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
             "tabular", "samples/s"),
         row("tabular", "  training epoch only", raw_loop, proj_loop,
             paired_ratio(runs, "loop_samples_per_s"), "tabular", "samples/s"),
+        row("tabular", "  opt-in: callbacks=fast logger=tensorboard_fast", raw,
+            median(runs["fast"], "samples_per_s"), paired_ratio(runs, "samples_per_s", "fast"),
+            "tabular", "samples/s"),
         row("tabular", "  floor: bare Lightning", raw, bare,
             paired_ratio(runs, "samples_per_s", "bare"), "tabular", "samples/s"),
         row("tabular", "  reference: Lightning defaults", raw,
