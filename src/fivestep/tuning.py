@@ -1,7 +1,7 @@
 """`lr_find=true`: Lightning's learning-rate finder before `fit`, its suggestion used.
 
-`find_lr(cfg, trainer, model, datamodule)` is one call in `train()`, after the Trainer
-is built and before the hyperparameters are logged and `fit` starts. With
+`cfg = find_lr(cfg, trainer, model, datamodule, resuming)` is one line in `train()`,
+after the Trainer is built and before the hyperparameters are logged and `fit` starts. With
 `lr_find: true` it runs `lightning.pytorch.tuner.Tuner(trainer).lr_find(...)`: a short
 range test (`num_training` optimizer steps, the learning rate growing exponentially
 from `min_lr` to `max_lr`; the weights are put back afterwards), then
@@ -20,6 +20,7 @@ Full-batch data works: each step is then one epoch, and the fit loop is allowed 
 learning rate its checkpoint holds and does not search again.
 """
 
+import copy
 import functools
 import logging
 import math
@@ -39,14 +40,14 @@ SEARCH = {"min_lr": 1e-6, "max_lr": 1.0, "num_training": 100}
 def find_lr(
     cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodule: Any,
     resuming: bool = False,
-) -> float | None:
-    """Run the finder when `cfg.lr_find` is true; return the learning rate now used
-    (None: the finder did not run or found nothing usable)."""
+) -> DictConfig:
+    """Run the finder when `cfg.lr_find` is true; return the run's config: a copy with
+    the suggested `model.optimizer.lr`, or `cfg` itself when nothing changed."""
     if not cfg.get("lr_find", False) or not cfg.get("train", True):
-        return None
+        return cfg
     if resuming:
         log.info("lr_find: resuming from a checkpoint, which holds the learning rate; no search")
-        return None
+        return cfg
     from lightning.pytorch.tuner import Tuner
 
     search = {**SEARCH, **(cfg.get("lr_find_search") or {})}  # +lr_find_search.max_lr=10
@@ -62,18 +63,17 @@ def find_lr(
         fit_loop.max_epochs = max_epochs
     if finder is None:
         log.warning("lr_find: the finder did not run (fast_dev_run?); keeping lr=%s", old)
-        return None
+        return cfg
     suggestion = finder.suggestion()
     _save_plot(trainer, finder, Path(cfg.paths.output_dir) / "plots")
     problem = unusable(finder.results.get("loss", []), suggestion)
     if problem:
         log.warning("lr_find: the loss curve gives no usable suggestion (%s); keeping "
                     "model.optimizer.lr=%s; the curve is in plots/lr_find.png", problem, old)
-        return None
+        return cfg
     log.info("lr_find: suggested learning rate %.3g (was %s); training with it; the curve is "
              "in plots/lr_find.png", suggestion, old)
-    use_lr(cfg, trainer, model, float(suggestion))
-    return float(suggestion)
+    return use_lr(cfg, trainer, model, float(suggestion))
 
 
 def unusable(losses: list[float], suggestion: float | None, skip_begin: int = 10,
@@ -99,9 +99,12 @@ def unusable(losses: list[float], suggestion: float | None, skip_begin: int = 10
     return None
 
 
-def use_lr(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, lr: float) -> None:
-    """Make `lr` the run's learning rate: in `cfg`, in the config every checkpoint
-    carries (the callback holding it as `config`), and in the model's optimizer factory."""
+def use_lr(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule,
+           lr: float) -> DictConfig:
+    """Make `lr` the run's learning rate: in (a copy of) `cfg`, returned, in the config
+    every checkpoint carries (the callback holding it as `config`), and in the model's
+    optimizer factory."""
+    cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         cfg.model.optimizer.lr = lr
     for callback in trainer.callbacks:
@@ -114,6 +117,7 @@ def use_lr(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, lr: fl
     else:
         raise TypeError(f"lr_find: cannot give {type(model).__name__} a new learning rate "
                         "(no optimizer_factory partial)")
+    return cfg
 
 
 def _save_plot(trainer: L.Trainer, finder: Any, plots: Path) -> None:

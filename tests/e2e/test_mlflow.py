@@ -25,7 +25,7 @@ def _run(logs: Path, name: str, *overrides: str) -> tuple[Path, dict]:
     cfg = compose_config(
         ["experiment=two_layer", "logger=tensorboard_mlflow", "data.batch_size=20",
          "callbacks.probability_chart.every_n_epochs=2", "callbacks.progress_bar.refresh_rate=0",
-         "callbacks.last_checkpoint.write_interval_s=0", *overrides],
+         *overrides],
         out,
     )
     cfg.paths.log_dir = str(logs)

@@ -5,7 +5,7 @@
 and every metric Lightning logs, at its step. Two things need the run's context and
 happen here, in two calls from `train()`:
 
-- `prepare_mlflow(cfg, in_place)`, before the loggers are built: fills in the
+- `cfg = prepare_mlflow(cfg, in_place)`, before the loggers are built: fills in the
   experiment name (the `experiment=` choice), the artifact folder of a local SQLite
   store, and the tag `fivestep.run_dir` (the run folder). When `ckpt_path=last`
   continues a run in its own folder, it looks that run up by this tag and sets the
@@ -17,6 +17,7 @@ happen here, in two calls from `train()`:
 Both do nothing (and import nothing of MLflow) when no MLflow logger is configured.
 """
 
+import copy
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,14 +67,18 @@ def find_run(tracking_uri: str, experiment_name: str, run_dir: str) -> str | Non
     return runs[0].info.run_id if runs else None
 
 
-def prepare_mlflow(cfg: DictConfig, in_place: bool = False) -> None:
-    """Complete every MLflow logger node of `cfg.logger` before it is instantiated.
+def prepare_mlflow(cfg: DictConfig, in_place: bool = False) -> DictConfig:
+    """The run's config with every MLflow logger node of `cfg.logger` completed (a copy;
+    `cfg` itself is returned unchanged when there is no MLflow logger).
 
     Args:
-        cfg: the run's config (its `logger` nodes are edited in place).
+        cfg: the run's config.
         in_place: this run continues an earlier run in that run's folder
             (`ckpt_path=last`): the earlier run's MLflow run is continued.
     """
+    if not _mlflow_nodes(cfg):
+        return cfg
+    cfg = copy.deepcopy(cfg)
     run_dir = str(Path(cfg.paths.output_dir).resolve())
     for node in _mlflow_nodes(cfg):
         with open_dict(node):
@@ -93,6 +98,7 @@ def prepare_mlflow(cfg: DictConfig, in_place: bool = False) -> None:
                              node.experiment_name)
                 else:
                     log.info("No MLflow run is tagged with %s: starting a new one", run_dir)
+    return cfg
 
 
 @rank_zero_only
