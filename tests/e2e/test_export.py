@@ -1,4 +1,5 @@
-"""Exported models (ONNX, torch.export, TorchScript) give the checkpoint's predictions, on their own."""
+"""Exported models (ONNX, torch.export, TorchScript) give the checkpoint's predictions,
+on their own."""
 
 import json
 
@@ -46,7 +47,7 @@ def test_exported_model_matches_the_checkpoint(two_layer_run, make_cfg, tmp_path
 
 def test_export_refuses_a_bad_format_and_an_existing_file(two_layer_run, make_cfg, tmp_path):
     ckpt = two_layer_run / "checkpoints" / "last.ckpt"
-    with pytest.raises(UserError, match="format='pdf' is not supported; use format=onnx, format=pt2"):
+    with pytest.raises(UserError, match="'pdf' is not supported; use format=onnx, format=pt2"):
         export(make_cfg(f"ckpt_path={ckpt}", "format=pdf", config_name="export"))
     taken = tmp_path / "mine.pt"
     taken.write_text("keep me")

@@ -33,8 +33,8 @@ def test_breast_cancer_trains_with_the_suggestion_everywhere_it_is_recorded(make
 
 def test_full_batch_two_layer_says_its_flat_curve_gives_no_suggestion(make_cfg, tmp_path,
                                                                        caplog):
-    cfg = make_cfg("experiment=two_layer", "lr_find=true", "trainer.max_epochs=2",
-                   "logger=[]", "callbacks.progress_bar.refresh_rate=0")
+    cfg = make_cfg("experiment=two_layer", "lr_find=true", "trainer.max_epochs=1",
+                   "logger=[]", "callbacks=none", "test=false")
     with caplog.at_level(logging.WARNING, logger="fivestep.tuning"):
         train(cfg)
     assert cfg.model.optimizer.lr == 0.1  # unchanged

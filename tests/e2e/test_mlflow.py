@@ -1,6 +1,8 @@
 """`logger=tensorboard_mlflow` end to end on a real local MLflow store (SQLite + an
-artifact folder), read back through `MlflowClient`; the real MLflow UI server on a
-loopback port (slow) and in headless Chromium (browser)."""
+artifact folder), read back through `MlflowClient` (slow: creating the store's tables
+alone takes seconds); the real MLflow UI server on a loopback port (slow) and in
+headless Chromium (browser). The default tier instantiates the logger
+(tests/config/test_configs.py), so it needs the `tracking` extra too."""
 
 import json
 import subprocess
@@ -54,6 +56,7 @@ def _runs(store: dict) -> dict:
     return {Path(r.data.tags["fivestep.run_dir"]).name: r for r in runs}
 
 
+@pytest.mark.slow
 def test_one_mlflow_run_per_training_run_and_the_resume_continues_it(store):
     runs = _runs(store)
     assert sorted(runs) == ["first", "other"]  # the resume added no third run
@@ -61,6 +64,7 @@ def test_one_mlflow_run_per_training_run_and_the_resume_continues_it(store):
     assert (store["logs"] / "mlflow" / "mlflow.db").is_file()
 
 
+@pytest.mark.slow
 def test_params_are_the_flat_config(store):
     runs = _runs(store)
     params = runs["first"].data.params
@@ -72,6 +76,7 @@ def test_params_are_the_flat_config(store):
     assert float(runs["other"].data.params["model/optimizer/lr"]) == 0.05
 
 
+@pytest.mark.slow
 def test_every_metric_is_logged_once_per_epoch_across_the_resume(store):
     client, runs = store["client"], _runs(store)
     run_id = runs["first"].info.run_id
@@ -85,6 +90,7 @@ def test_every_metric_is_logged_once_per_epoch_across_the_resume(store):
     assert len(client.get_metric_history(other, "val/loss")) == 2
 
 
+@pytest.mark.slow
 def test_figures_are_artifacts_and_the_best_checkpoint_a_tag(store):
     client, runs = store["client"], _runs(store)
     run = runs["first"]
