@@ -125,6 +125,7 @@ class System(L.LightningModule):
         return loss, predictions(output.detach(), self.task), target
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        counted = True
         if not self.automatic_optimization:
             self._several_steps(batch)
         else:
@@ -132,10 +133,11 @@ class System(L.LightningModule):
             # L-BFGS calls this closure many times per step (its line search tries other
             # weights); count only the first call: the loss at the weights before the step.
             step = (self.trainer.global_step, batch_idx) if self._trainer else None
-            if step != self._logged_step or step is None:
+            counted = step != self._logged_step or step is None
+            if counted:
                 self._logged_step = step
                 self._add_train_loss(loss, len(y))
-        if self._trainer and batch_idx + 1 == self.trainer.num_training_batches:
+        if counted and self._trainer and batch_idx + 1 == self.trainer.num_training_batches:
             # the epoch's last step; logged here, not in on_train_epoch_end, so callbacks
             # see it at epoch end; under DDP the ranks' means are averaged (equal shards)
             self.log("train/loss", self._train_loss_sum / self._train_rows,
