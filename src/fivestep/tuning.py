@@ -48,6 +48,11 @@ def find_lr(
     if resuming:
         log.info("lr_find: resuming from a checkpoint, which holds the learning rate; no search")
         return cfg
+    if not model.automatic_optimization:
+        log.warning("lr_find: the model steps its optimizer itself (model.step_batch_size), "
+                    "and Lightning's finder only drives automatic optimization; no search, "
+                    "keeping model.optimizer.lr=%s", cfg.model.optimizer.get("lr"))
+        return cfg
     from lightning.pytorch.tuner import Tuner
 
     search = {**SEARCH, **(cfg.get("lr_find_search") or {})}  # +lr_find_search.max_lr=10

@@ -60,3 +60,19 @@ def test_a_resumed_run_does_not_search_again(make_cfg):
     cfg = make_cfg("experiment=two_layer", "lr_find=true")
     assert find_lr(cfg, trainer=None, model=None, datamodule=None, resuming=True) is cfg
     assert cfg.model.optimizer.lr == 0.1
+
+
+def test_manual_optimization_is_said_and_left_alone(make_cfg, caplog):
+    from fivestep.config.instantiate import build
+    from fivestep.config.sizes import sized_from_data
+    from fivestep.tuning import find_lr
+
+    cfg = make_cfg("experiment=breast_cancer", "lr_find=true", "model.step_batch_size=64")
+    datamodule = build(cfg.data)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
+    model = build(cfg.model)
+    assert not model.automatic_optimization
+    with caplog.at_level(logging.WARNING, logger="fivestep.tuning"):
+        assert find_lr(cfg, trainer=None, model=model, datamodule=datamodule) is cfg
+    assert "only drives automatic optimization" in caplog.text
+    assert cfg.model.optimizer.lr == 0.01
