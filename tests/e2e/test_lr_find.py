@@ -31,6 +31,7 @@ def test_breast_cancer_trains_with_the_suggestion_everywhere_it_is_recorded(make
     assert hp["model/optimizer/lr"].number_value == pytest.approx(lr)
 
 
+@pytest.mark.slow  # the default tier's breast_cancer run is full-batch too
 def test_full_batch_two_layer_says_its_flat_curve_gives_no_suggestion(make_cfg, tmp_path,
                                                                        caplog):
     cfg = make_cfg("experiment=two_layer", "lr_find=true", "trainer.max_epochs=1",
