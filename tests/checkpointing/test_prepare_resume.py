@@ -2,26 +2,52 @@
 which checkpoint continues its own run in place, what the returned config changes
 (a copy; the caller's config is untouched), and the refusal of a missing file."""
 
+import copy
 import shutil
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from fivestep.checkpointing.resume import prepare_resume
 from fivestep.errors import UserError
 
+from ..conftest import compose_config
+
+
+@pytest.fixture(scope="module")
+def composed(tmp_path_factory):
+    """`experiment=two_layer` as composed for a new run (composing once for the file)."""
+    cfg = compose_config(["experiment=two_layer"], tmp_path_factory.mktemp("new_run"))
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(composed):
+    """`make_cfg(ckpt_path=..., train=...)`: a copy of the composed run with those set,
+    as `ckpt_path=... train=...` on the command line would."""
+
+    def make(**values):
+        cfg = copy.deepcopy(composed)
+        for key, value in values.items():
+            cfg[key] = value
+        return cfg
+
+    return make
+
 
 def test_without_ckpt_path_the_config_is_returned_as_is(make_cfg):
-    cfg = make_cfg("experiment=two_layer")
+    cfg = make_cfg()
     out, resume = prepare_resume(cfg)
     assert out is cfg
     assert resume is None
 
 
-def test_a_runs_own_last_ckpt_continues_in_its_folder(two_layer_run, make_cfg, tmp_path):
+def test_a_runs_own_last_ckpt_continues_in_its_folder(two_layer_run, make_cfg, composed):
     last = two_layer_run / "checkpoints" / "last.ckpt"
-    cfg = make_cfg("experiment=two_layer", f"ckpt_path={last}")
+    cfg = make_cfg(ckpt_path=str(last))
     before = OmegaConf.to_yaml(cfg)
     out, resume = prepare_resume(cfg)
 
@@ -38,45 +64,47 @@ def test_a_runs_own_last_ckpt_continues_in_its_folder(two_layer_run, make_cfg, t
     assert out.callbacks.last_checkpoint.dirpath == f"{two_layer_run.resolve()}/checkpoints"
     # the caller's config is as it was
     assert OmegaConf.to_yaml(cfg) == before
-    assert cfg.paths.output_dir == str(tmp_path)
+    assert cfg.paths.output_dir == composed.paths.output_dir
     assert "purge_step" not in cfg.logger.tensorboard
 
 
-def test_a_best_epoch_checkpoint_starts_a_new_run_folder(two_layer_run, make_cfg, tmp_path):
+def test_a_best_epoch_checkpoint_starts_a_new_run_folder(two_layer_run, make_cfg, composed):
     (best,) = (two_layer_run / "checkpoints").glob("epoch_*.ckpt")
-    cfg = make_cfg("experiment=two_layer", f"ckpt_path={best}")
+    cfg = make_cfg(ckpt_path=str(best))
     out, resume = prepare_resume(cfg)
     assert not resume.in_place
     assert resume.path == best
-    assert out.paths.output_dir == str(tmp_path)
+    assert out.paths.output_dir == composed.paths.output_dir
     assert "purge_step" not in out.logger.tensorboard
 
 
-def test_a_copied_last_ckpt_starts_a_new_run_folder(two_layer_run, make_cfg, tmp_path):
-    copy = tmp_path / "elsewhere" / "checkpoints" / "last.ckpt"
-    copy.parent.mkdir(parents=True)
-    shutil.copy(two_layer_run / "checkpoints" / "last.ckpt", copy)
-    cfg = make_cfg("experiment=two_layer", f"ckpt_path={copy}")
+def test_a_copied_last_ckpt_starts_a_new_run_folder(two_layer_run, make_cfg, composed,
+                                                    tmp_path):
+    copied = tmp_path / "elsewhere" / "checkpoints" / "last.ckpt"
+    copied.parent.mkdir(parents=True)
+    shutil.copy(two_layer_run / "checkpoints" / "last.ckpt", copied)
+    cfg = make_cfg(ckpt_path=str(copied))
     out, resume = prepare_resume(cfg)
     assert not resume.in_place
-    assert out.paths.output_dir == str(tmp_path)
+    assert out.paths.output_dir == composed.paths.output_dir
 
 
-def test_train_false_tests_the_weights_without_moving_the_run(two_layer_run, make_cfg, tmp_path):
+def test_train_false_tests_the_weights_without_moving_the_run(two_layer_run, make_cfg,
+                                                              composed):
     last = two_layer_run / "checkpoints" / "last.ckpt"
-    cfg = make_cfg("experiment=two_layer", f"ckpt_path={last}", "train=false")
+    cfg = make_cfg(ckpt_path=str(last), train=False)
     out, resume = prepare_resume(cfg)
     assert not resume.in_place
     assert resume.path == last
     assert "state_dict" in resume.checkpoint
-    assert out.paths.output_dir == str(tmp_path)
+    assert out.paths.output_dir == composed.paths.output_dir
     assert "purge_step" not in out.logger.tensorboard
 
 
-@pytest.mark.parametrize("train", ["true", "false"])
+@pytest.mark.parametrize("train", [True, False])
 def test_a_missing_checkpoint_is_refused_naming_it(make_cfg, tmp_path, train):
     missing = tmp_path / "nowhere" / "last.ckpt"
-    cfg = make_cfg("experiment=two_layer", f"ckpt_path={missing}", f"train={train}")
+    cfg = make_cfg(ckpt_path=str(missing), train=train)
     with pytest.raises(UserError) as err:
         prepare_resume(cfg)
     assert str(err.value).startswith(f"ckpt_path={str(missing)!r}: no such file")

@@ -103,8 +103,8 @@ def test_on_save_checkpoint_adds_config_choices_and_rng(make_cfg, tmp_path):
     assert draws() == expected
 
 
-def test_on_load_checkpoint_restores_the_generators_at_the_next_epoch_start(make_cfg):
-    callback = RunState(make_cfg())
+def test_on_load_checkpoint_restores_the_generators_at_the_next_epoch_start():
+    callback = RunState(OmegaConf.create({"seed": 1}))
     torch.manual_seed(5)
     checkpoint: dict = {}
     callback.on_save_checkpoint(None, None, checkpoint)
