@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from fivestep.checkpointing.resume import prepare_resume
 from fivestep.errors import UserError
@@ -108,3 +108,18 @@ def test_a_missing_checkpoint_is_refused_naming_it(make_cfg, tmp_path, train):
     with pytest.raises(UserError) as err:
         prepare_resume(cfg)
     assert str(err.value).startswith(f"ckpt_path={str(missing)!r}: no such file")
+
+
+def test_a_logger_switched_off_with_null_does_not_stop_an_in_place_resume(
+    two_layer_run, make_cfg
+):
+    """`logger=many_loggers logger.csv=null`: a fresh run builds only TensorBoard
+    (`instantiate_all` skips the null entry); resuming it in place must too."""
+    last = two_layer_run / "checkpoints" / "last.ckpt"
+    cfg = make_cfg(ckpt_path=str(last))
+    with open_dict(cfg):
+        cfg.logger.csv = None
+    out, resume = prepare_resume(cfg)
+    assert resume.in_place
+    assert out.logger.csv is None
+    assert out.logger.tensorboard.purge_step == 3 * 4
