@@ -15,6 +15,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fivestep.checks import UserError
@@ -43,4 +44,17 @@ def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         if HydraConfig.initialized():
             _remove_if_empty_run(Path(HydraConfig.get().runtime.output_dir))
         print(f"error: {message}", file=sys.stderr)
+        if _sweeper_records_failures():
+            raise  # the Optuna sweeper records this trial as FAIL and goes on
         raise SystemExit(2) from None
+
+
+def _sweeper_records_failures() -> bool:
+    """Whether this job is a trial of fivestep's Optuna sweeper, which records a job that
+    raised as a failed trial and goes on (Hydra's basic sweeper stops at one)."""
+    if not HydraConfig.initialized():
+        return False
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.mode == RunMode.MULTIRUN and "optuna" in str(
+        hydra_cfg.sweeper.get("_target_", "")
+    )

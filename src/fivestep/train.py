@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from fivestep import checkpoints
 from fivestep.atomic_io import AtomicCheckpointIO
 from fivestep.checks import UserError, check_types
+from fivestep.finite_guard import FiniteGuard
 from fivestep.hparams import log_hparams
 from fivestep.run_state import RunState, hydra_choices
 from fivestep.shapes import fill_from_data
@@ -165,7 +166,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         checkpoints.check_fits(model, resume.checkpoint, resume.path)
     # RunState stores the config and RNG states in every checkpoint (and restores the
     # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
+    # FiniteGuard stops the run on a NaN/inf loss or weight and marks it failed (metrics.json).
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg)]
+    callbacks.append(FiniteGuard(cfg.paths.output_dir))
     callbacks += optuna_trial_callbacks(cfg)  # per-epoch reports when this run is an Optuna trial
     loggers = instantiate_all(cfg.get("logger"))
     if resume and resume.in_place:
