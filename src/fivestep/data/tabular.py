@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from fivestep.checks import UserError
-from fivestep.data.in_memory import InMemoryDataModule
+from fivestep.data.base import InMemoryDataModule
 from fivestep.data.split import split_indices
+from fivestep.errors import UserError
 
 log = logging.getLogger(__name__)
 
