@@ -48,7 +48,7 @@ class FiniteGuard(L.Callback):
         if not bool(torch.isfinite(loss.detach()).all()):
             value = loss.detach().float()
             shown = f"{value.item():g}" if value.numel() == 1 else "non-finite"
-            self._stop(trainer, f"the training loss is {shown}")
+            self._stop(trainer, trainer.global_step, f"the training loss is {shown}")
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
@@ -64,35 +64,43 @@ class FiniteGuard(L.Callback):
             return
         names = [n for n, p in pl_module.named_parameters() if not bool(torch.isfinite(p).all())]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        self._stop(trainer, f"after the optimizer step the weights {shown or '?'} are not finite")
+        step = trainer.global_step - 1  # the step just made
+        self._stop(trainer, step, f"after the optimizer step the weights {shown} are not finite")
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if not isinstance(exception, NonFiniteTraining) or self.run_dir is None:
+        if not isinstance(exception, NonFiniteTraining):
             return
-        if not trainer.is_global_zero:
+        # the checkpoint callbacks' turn comes after this one: one asked to save on an
+        # exception (ModelCheckpoint(save_on_exception=True)) would save the NaN state
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "save_on_exception", False):
+                callback.save_on_exception = False
+        if self.run_dir is None or not trainer.is_global_zero:
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
-                   if math.isfinite(float(v))}
+        last = {k: float(v) for k, v in trainer.callback_metrics.items()
+                if math.isfinite(float(v))}
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        summary = {"status": "failed", "error": str(exception), "metrics": metrics,
-                   "best_checkpoint": best or None}
+        # no "metrics": a sweep's table and best.yaml must not rank a broken run; what was
+        # logged before it broke is kept under its own key
+        summary = {"status": "failed", "error": str(exception), "metrics": {},
+                   "metrics_before_failure": last, "best_checkpoint": best or None}
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
 
     @staticmethod
-    def _stop(trainer: L.Trainer, what: str) -> None:
+    def _stop(trainer: L.Trainer, step: int, what: str) -> None:
         lrs = [g.get("lr") for opt in trainer.optimizers for g in opt.param_groups]
         lr = lrs[0] if lrs else None
         known = isinstance(lr, int | float)
-        lr_text = f"model.optimizer.lr={lr:g}" if known else "the learning rate"
-        if isinstance(lr, float) and not math.isfinite(lr):
-            hint = f"{lr_text} is not a number: give a positive finite learning rate"
+        lr_text = f"the learning rate (model.optimizer.lr={lr:g})" if known else "the learning rate"
+        if known and not math.isfinite(lr):
+            hint = f"{lr_text} is not a number: give a positive finite one"
         else:
             hint = f"{lr_text} may be too high (try a tenth of it)"
         raise NonFiniteTraining(
-            f"training stopped at epoch {trainer.current_epoch}, step {trainer.global_step}: "
+            f"training stopped at epoch {trainer.current_epoch}, step {step}: "
             f"{what}. Likely causes: {hint}; inputs on very different scales (standardize "
             "them) or holding NaN/inf. The last finite checkpoint is kept; nothing after it "
             "was saved"

@@ -4,8 +4,10 @@ Hydra calls `on_multirun_end` once the sweeper is done. The table is read back f
 the job folders, so it works with any sweeper and launcher: each job's
 `.hydra/overrides.yaml` and the `metrics.json` that `train()` writes at the end of a
 run. A job without `metrics.json` (failed, pruned, still running) is listed last
-with an empty metric. Written as `summary.csv` and `summary.md` in the sweep folder,
-sorted by the objective (best first), and printed.
+with an empty metric; one whose `metrics.json` says `"status": "failed"` (training
+went non-finite, see `fivestep.monitoring.finite_guard`) shows that status, and no
+metrics. Written as `summary.csv` and `summary.md` in the sweep folder, sorted by the
+objective (best first), and printed.
 """
 
 import csv
@@ -32,8 +34,9 @@ def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row[key] = value
         metrics_file = job_dir / "metrics.json"
         if metrics_file.is_file():
-            row["status"] = "complete"
-            row.update(json.loads(metrics_file.read_text())["metrics"])
+            summary = json.loads(metrics_file.read_text())
+            row["status"] = summary.get("status", "complete")  # "failed": stopped on NaN
+            row.update(summary.get("metrics", {}))
         else:
             row["status"] = "no metrics.json"
         rows.append(row)
