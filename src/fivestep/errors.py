@@ -9,6 +9,7 @@ Hydra's own files), so no half-written run folder is left looking like a real ru
 """
 
 import logging
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -42,15 +43,38 @@ def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         # and the run's log file) already get every record, so drop it to print once.
         logging.getLogger("lightning").handlers.clear()
     try:
+        from fivestep.config.checks import check_entry  # here: it imports this module
+
+        check_entry(cfg)  # a top-level key the command does not read, or of a wrong type
         return task(cfg)
     except (UserError, InstantiationException) as err:
-        message = str(err).strip().splitlines()[0] if isinstance(err, UserError) else str(err)
+        message = _one_line(err)
         if HydraConfig.initialized():
             _remove_if_empty_run(Path(HydraConfig.get().runtime.output_dir))
         print(f"error: {message}", file=sys.stderr)
         if _sweeper_records_failures():
             raise  # the Optuna sweeper records this trial as FAIL and goes on
         raise SystemExit(2) from None
+
+
+def _one_line(err: Exception) -> str:
+    """The error as one line: a `UserError`'s first line; for an exception a target's
+    constructor raised (Hydra wraps it, over three lines), the key, the target and the
+    constructor's own first line."""
+    text = str(err).strip()
+    if isinstance(err, UserError):
+        return text.splitlines()[0] if text else type(err).__name__
+    key = re.search(r"^full_key: (\S+)", text, re.MULTILINE)
+    target = re.search(r"target '([^']+)'", text)
+    cause = err.__cause__
+    if cause is not None:
+        said = str(cause).strip().splitlines()
+        reason = f"{type(cause).__name__}: {said[0]}" if said else type(cause).__name__
+    else:
+        reason = text.splitlines()[0] if text else type(err).__name__
+    where = key.group(1) if key else "the config"
+    built = f" building {target.group(1)}" if target else ""
+    return f"{where}: {reason} (raised{built}); check the values under {where}"
 
 
 def _sweeper_records_failures() -> bool:

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
+from fivestep.config.types import ClassCount, Fraction, NonNegativeInt, PositiveInt
 from fivestep.data.base import InMemoryDataModule
 from fivestep.data.split import split_indices
 
@@ -24,16 +25,16 @@ class SyntheticDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        n_samples: int = 100,
-        n_features: int = 5,
-        n_informative: int = 3,
-        n_redundant: int = 2,
-        n_classes: int = 2,
+        n_samples: PositiveInt = 100,
+        n_features: PositiveInt = 5,
+        n_informative: PositiveInt = 3,
+        n_redundant: NonNegativeInt = 2,
+        n_classes: ClassCount = 2,
         random_state: int = 101,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.2,
+        val_fraction: Fraction = 0.2,
+        test_fraction: Fraction = 0.2,
         split_seed: int = 0,
-        batch_size: int | None = None,
+        batch_size: PositiveInt | None = None,
         shuffle: bool = True,
         seed: int = 0,
         on_device: bool = False,

@@ -15,6 +15,7 @@ from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
+from fivestep.config.types import ClassCount
 from fivestep.errors import UserError
 from fivestep.models.losses import build_loss
 
@@ -51,7 +52,7 @@ class System(L.LightningModule):
         loss: str | nn.Module = "auto",
         scheduler: SchedulerFactory | None = None,
         task: Task | None = None,
-        num_classes: int | None = None,
+        num_classes: ClassCount | None = None,
     ) -> None:
         super().__init__()
         if task is None:
