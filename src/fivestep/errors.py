@@ -61,9 +61,13 @@ def _one_line(err: Exception) -> str:
     """The error as one line: a `UserError`'s first line; for an exception a target's
     constructor raised (Hydra wraps it, over three lines), the key, the target and the
     constructor's own first line."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, UserError):
+        cause = cause.__cause__
+    if cause is not None:  # a UserError, maybe raised inside a target Hydra built
+        text = str(cause).strip()
+        return text.splitlines()[0] if text else type(cause).__name__
     text = str(err).strip()
-    if isinstance(err, UserError):
-        return text.splitlines()[0] if text else type(err).__name__
     key = re.search(r"^full_key: (\S+)", text, re.MULTILINE)
     target = re.search(r"target '([^']+)'", text)
     cause = err.__cause__

@@ -129,12 +129,14 @@ def resume_from(cfg: DictConfig) -> Resume | None:
     Any other checkpoint (a best `epoch_*.ckpt`, a copied file) starts a new run
     folder, so nothing in the old one is overwritten.
     """
-    if not cfg.get("ckpt_path") or not cfg.get("train", True):
+    if not cfg.get("ckpt_path"):
         return None
     path = reading.resolve(
         cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, hydra_choices().get("experiment")
     )
-    checkpoint = reading.load_checkpoint(path)
+    checkpoint = reading.load_checkpoint(path)  # in every mode: a missing file is an error
+    if not cfg.get("train", True):  # train=false ckpt_path=<file>: that file is tested
+        return Resume(path, checkpoint, in_place=False)
     config = checkpoint.get("fivestep", {}).get("config", {})
     written_by = config.get("paths", {}).get("output_dir")
     run_dir = path.resolve().parent.parent
@@ -189,6 +191,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if resume and not cfg.get("train", True):
+        ckpt = str(resume.path)
     if cfg.get("test", True):
         if not ckpt:
             log.warning("No best checkpoint: testing the weights as they are now.")
@@ -198,6 +202,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:  # read back by sweeps (summary table, best checkpoint)
         summary = {"metrics": metrics, "best_checkpoint": ckpt or None}
         (Path(cfg.paths.output_dir) / "metrics.json").write_text(json.dumps(summary, indent=2))
+    objective = cfg.get("optimized_metric")
+    if objective and objective not in metrics:
+        log.warning("optimized_metric=%s is not a metric of this run (it has %s): a sweep "
+                    "gets no value from it", objective, ", ".join(sorted(metrics)) or "none")
     return metrics
 
 

@@ -392,3 +392,16 @@ def check_entry(cfg: DictConfig) -> None:
             detail = _problem(schema[key], value)
             if detail is not None:
                 _refuse(key, value, schema[key], None, detail)
+    if task == "train":
+        _check_train_modes(cfg)
+
+
+def _check_train_modes(cfg: DictConfig) -> None:
+    """train.py settings that would do nothing, or test weights nobody trained."""
+    if not cfg.get("train", True) and not cfg.get("test", True):
+        raise UserError("train=false test=false: nothing to run; drop one of them")
+    if not cfg.get("train", True) and not cfg.get("ckpt_path"):
+        raise UserError(
+            "train=false without ckpt_path would test untrained weights; give "
+            "ckpt_path=<file.ckpt> (or use python eval.py ckpt_path=<file.ckpt>)"
+        )

@@ -7,6 +7,7 @@ from sklearn.datasets import make_classification
 from fivestep.config.types import ClassCount, Fraction, NonNegativeInt, PositiveInt
 from fivestep.data.base import InMemoryDataModule
 from fivestep.data.split import split_indices
+from fivestep.errors import UserError
 
 
 class SyntheticDataModule(InMemoryDataModule):
@@ -59,14 +60,21 @@ class SyntheticDataModule(InMemoryDataModule):
         if self.splits:  # read already (train() reads the data before the Trainer exists)
             self.move_to_device()
             return
-        x, y = make_classification(
-            n_samples=self.n_samples,
-            n_features=self.n_features,
-            n_informative=self.n_informative,
-            n_redundant=self.n_redundant,
-            n_classes=self.n_classes,
-            random_state=self.random_state,
-        )
+        try:
+            x, y = make_classification(
+                n_samples=self.n_samples,
+                n_features=self.n_features,
+                n_informative=self.n_informative,
+                n_redundant=self.n_redundant,
+                n_classes=self.n_classes,
+                random_state=self.random_state,
+            )
+        except ValueError as err:  # the sizes do not fit together (informative > features...)
+            raise UserError(
+                f"data: make_classification refuses n_samples={self.n_samples}, "
+                f"n_features={self.n_features}, n_informative={self.n_informative}, "
+                f"n_redundant={self.n_redundant}, n_classes={self.n_classes}: {err}"
+            ) from None
         x = x.astype(np.float32)
         y = y.astype(np.float32) if self.n_classes == 2 else y.astype(np.int64)
         parts = split_indices(
