@@ -9,6 +9,8 @@ import torch
 from fivestep.errors import UserError
 from fivestep.train import train
 
+from ..conftest import compose_config
+
 
 def test_fast_dev_run_trains_validates_and_tests(make_cfg, tmp_path):
     cfg = make_cfg("experiment=two_layer", "++trainer.fast_dev_run=true", "logger=[]")
@@ -54,3 +56,20 @@ def test_wrong_type_inside_a_nested_target_is_named(make_cfg):
 def test_output_dir_is_the_tmp_run_folder(make_cfg, tmp_path):
     cfg = make_cfg()
     assert Path(cfg.paths.output_dir) == tmp_path
+
+
+def test_train_false_tests_the_given_checkpoint_and_writes_none(two_layer_run, make_cfg, tmp_path):
+    from fivestep.evaluate import evaluate
+
+    ckpt = two_layer_run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "test_only"
+    out.mkdir()  # as Hydra makes it
+    cfg = compose_config(["experiment=two_layer", "train=false", f"ckpt_path={ckpt}",
+                          "data.batch_size=16", "logger=[]",
+                          "callbacks.progress_bar.refresh_rate=0"], out)
+    metrics = train(cfg)
+    assert not (out / "checkpoints").exists()  # nothing trained, nothing saved
+    assert json.loads((out / "metrics.json").read_text())["best_checkpoint"] == str(ckpt)
+    expected = evaluate(make_cfg(f"ckpt_path={ckpt}", config_name="eval"))
+    assert metrics["test/acc"] == pytest.approx(expected["test/acc"])
+    assert metrics["test/loss"] == pytest.approx(expected["test/loss"])
