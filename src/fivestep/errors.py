@@ -57,6 +57,26 @@ def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         raise SystemExit(2) from None
 
 
+def check_command_line(task_name: str, config_dir: Path, argv: list[str] | None = None) -> None:
+    """Before Hydra composes: a plain `key=value` whose top-level key the command does not
+    read (`input=` given to train.py) stops with one `error:` line and status 2, instead
+    of Hydra's seven-line "Could not override" report. Keys of the entry config, its
+    config groups (the folders of `config_dir`) and `hydra` pass, as does anything with a
+    `+`/`++`/`~` prefix (`check_entry` judges those once composed)."""
+    args = sys.argv[1:] if argv is None else argv
+    plain = [a.split("=", 1)[0] for a in args if "=" in a and a[0] not in "-+~"]
+    tops = {re.split(r"[./@]", key, maxsplit=1)[0] for key in plain}
+    if not tops:
+        return
+    from fivestep.config.checks import ENTRY_KEYS, unknown_key_message
+
+    known = set(ENTRY_KEYS.get(task_name, {})) | {"hydra"}
+    known |= {p.name for p in config_dir.iterdir() if p.is_dir()}
+    for top in sorted(tops - known):
+        print(f"error: {unknown_key_message(task_name, top)}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _one_line(err: Exception) -> str:
     """The error as one line: a `UserError`'s first line; for an exception a target's
     constructor raised (Hydra wraps it, over three lines), the key, the target and the

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from fivestep.errors import run
+from fivestep.errors import check_command_line, run
 
-from ..conftest import compose_config
+from ..conftest import CONFIGS, compose_config
 
 GOOD = "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20))
 
@@ -68,7 +68,7 @@ CONFIG = {
                          r"fivestep\.models\.nets\.TwoLayerNet \(its arguments: hidden1, "),
     "predict-key-given-to-train": (["+input=rows.csv"],
                                    r"^input is not a setting of train\.py \(it is read by "
-                                   r"predict\.py\)"),
+                                   r"predict\.py\); remove it"),
     "nothing-to-run": (["train=false", "test=false"], r"^train=false test=false: nothing"),
     "test-untrained-weights": (["train=false"],
                                r"^train=false without ckpt_path would test untrained"),
@@ -218,3 +218,29 @@ def test_checkpoint_and_predict_input(case, table_run, tmp_path, capsys):
     overrides = [o.format(tmp=tmp_path, ckpt=ckpt) for o in overrides]
     line = refused(entry, overrides, tmp_path, capsys)
     assert re.search(pattern, line), line
+
+
+@pytest.mark.parametrize(
+    ("entry", "argv", "said"),
+    [
+        ("train", ["experiment=two_layer", "input=rows.csv"],
+         "input is not a setting of train.py (it is read by predict.py)"),
+        ("train", ["max_epochs=3"], "max_epochs is not a setting of train.py"),
+        ("predict", ["ckpt_path=x.ckpt", "format=onnx"],
+         "format is not a setting of predict.py (it is read by export.py)"),
+    ],
+)
+def test_a_key_the_command_does_not_read_stops_before_hydra(entry, argv, said, capsys):
+    with pytest.raises(SystemExit) as stop:
+        check_command_line(entry, CONFIGS, argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"error: {said}; remove it or correct its name"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["experiment=two_layer", "model/optimizer=adam", "trainer.max_epochs=3", "hydra.verbose=true",
+     "+input=x", "--cfg", "job", "-m", "paths.log_dir=logs", "callbacks=none", "seed=1"],
+])
+def test_known_keys_and_prefixed_ones_pass_to_hydra(argv):
+    check_command_line("train", CONFIGS, argv)  # nothing raised

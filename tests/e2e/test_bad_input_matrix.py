@@ -36,6 +36,7 @@ def no_runs(logs) -> bool:
         (["data.val_fraction=1.5"], "data.val_fraction=1.5 is not a number >= 0 and < 1"),
         (["data.batch_size=0"], "data.batch_size=0 is not an integer > 0 or null"),
         (["+input=rows.csv"], "input is not a setting of train.py"),
+        (["input=rows.csv"], "input is not a setting of train.py"),  # before Hydra composes
         (["trainer.accelerator=tpu"], "raised building lightning.pytorch.trainer"),
     ],
 )

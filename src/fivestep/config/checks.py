@@ -373,17 +373,12 @@ def check_entry(cfg: DictConfig) -> None:
     schema = ENTRY_KEYS.get(str(task))
     if schema is None:
         return
-    script = _SCRIPT_OF[str(task)]
     for key in cfg:
         key = str(key)
         if key == "hydra":
             continue
         if key not in schema:
-            readers = [_SCRIPT_OF[t] for t, keys in ENTRY_KEYS.items() if key in keys]
-            read_by = f" (it is read by {', '.join(readers)})" if readers else ""
-            raise UserError(
-                f"{key} is not a setting of {script}{read_by}; remove it, it would be ignored"
-            )
+            raise UserError(unknown_key_message(str(task), key))
         raw = cfg._get_node(key)
         if isinstance(raw, DictConfig | ListConfig):
             continue  # the groups: their targets are checked by check_types
@@ -394,6 +389,13 @@ def check_entry(cfg: DictConfig) -> None:
                 _refuse(key, value, schema[key], None, detail)
     if task == "train":
         _check_train_modes(cfg)
+
+
+def unknown_key_message(task: str, key: str) -> str:
+    """What to say about a top-level `key` that the `task` entry point does not read."""
+    readers = [_SCRIPT_OF[t] for t, keys in ENTRY_KEYS.items() if key in keys]
+    read_by = f" (it is read by {', '.join(readers)})" if readers else ""
+    return f"{key} is not a setting of {_SCRIPT_OF[task]}{read_by}; remove it or correct its name"
 
 
 def _check_train_modes(cfg: DictConfig) -> None:
