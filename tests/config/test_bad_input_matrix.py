@@ -60,7 +60,7 @@ CONFIG = {
         ["model/optimizer=adam", "+model.optimizer.betas=[0.9,1.5]"],
         r"^model\.optimizer\.betas=\[0\.9, 1\.5\] is not a list of 2 numbers >= 0 and < 1"),
     "write-interval-negative": (
-        ["callbacks.model_checkpoint.write_interval_s=-1"],
+        ["callbacks=fast", "callbacks.model_checkpoint.write_interval_s=-1"],
         r"^callbacks\.model_checkpoint\.write_interval_s=-1 is not a finite number >= 0"),
     "seed-not-an-integer": (["seed=abc"], r"^seed='abc' is not an integer or null"),
     "unknown-argument": (["+model.net.hiden1=3"],
@@ -70,8 +70,6 @@ CONFIG = {
                                    r"^input is not a setting of train\.py \(it is read by "
                                    r"predict\.py\); remove it"),
     "nothing-to-run": (["train=false", "test=false"], r"^train=false test=false: nothing"),
-    "test-untrained-weights": (["train=false"],
-                               r"^train=false without ckpt_path would test untrained"),
     "missing-checkpoint-train-false": (["train=false", "ckpt_path={tmp}/gone.ckpt"],
                                        r"^ckpt_path='.*gone\.ckpt': no such file"),
     "missing-checkpoint-resume": (["ckpt_path={tmp}/gone.ckpt"],

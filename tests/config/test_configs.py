@@ -5,7 +5,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from fivestep.config.sizes import fill_from_data
+from fivestep.config.sizes import sized_from_data
 from fivestep.errors import UserError
 from fivestep.train import build, instantiate_all
 
@@ -19,8 +19,7 @@ def _options(group: str) -> list[str]:
 def build_data_and_model(cfg) -> tuple[L.LightningDataModule, L.LightningModule]:
     """The datamodule, set up, and the model sized from it, as `fivestep.train` does."""
     datamodule = build(cfg.data)
-    datamodule.setup("fit")
-    fill_from_data(cfg.model, datamodule)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
     return datamodule, build(cfg.model)
 
 

@@ -9,8 +9,6 @@ import torch
 from fivestep.errors import UserError
 from fivestep.train import train
 
-from ..conftest import compose_config
-
 
 def test_fast_dev_run_trains_validates_and_tests(make_cfg, tmp_path):
     cfg = make_cfg("experiment=two_layer", "++trainer.fast_dev_run=true", "logger=[]")
@@ -58,18 +56,25 @@ def test_output_dir_is_the_tmp_run_folder(make_cfg, tmp_path):
     assert Path(cfg.paths.output_dir) == tmp_path
 
 
-def test_train_false_tests_the_given_checkpoint_and_writes_none(two_layer_run, make_cfg, tmp_path):
-    from fivestep.evaluate import evaluate
+def test_train_false_tests_the_weights_of_ckpt_path(make_cfg, tmp_path):
+    """`train=false ckpt_path=X` evaluates X's weights: the same test metrics as the
+    trained run's own test of X (not freshly initialised weights)."""
+    common = ["experiment=two_layer", "trainer.max_epochs=40", "logger=[]",
+              "callbacks.progress_bar.refresh_rate=0"]
+    trained_cfg = make_cfg(*common)
+    trained = train(trained_cfg)
+    best = json.loads((tmp_path / "metrics.json").read_text())["best_checkpoint"]
+    fresh = train(make_cfg(*common, "train=false"))  # the initial weights, untrained
+    tested = train(make_cfg(*common, "train=false", f"ckpt_path={best}"))
+    for key in ("test/loss", "test/acc", "test/auroc"):
+        assert tested[key] == pytest.approx(trained[key], abs=1e-6)
+    assert fresh["test/loss"] != pytest.approx(trained["test/loss"], abs=1e-3)
+    assert json.loads((tmp_path / "metrics.json").read_text())["best_checkpoint"] == best
 
-    ckpt = two_layer_run / "checkpoints" / "last.ckpt"
-    out = tmp_path / "test_only"
-    out.mkdir()  # as Hydra makes it
-    cfg = compose_config(["experiment=two_layer", "train=false", f"ckpt_path={ckpt}",
-                          "data.batch_size=16", "logger=[]",
-                          "callbacks.progress_bar.refresh_rate=0"], out)
-    metrics = train(cfg)
-    assert not (out / "checkpoints").exists()  # nothing trained, nothing saved
-    assert json.loads((out / "metrics.json").read_text())["best_checkpoint"] == str(ckpt)
-    expected = evaluate(make_cfg(f"ckpt_path={ckpt}", config_name="eval"))
-    assert metrics["test/acc"] == pytest.approx(expected["test/acc"])
-    assert metrics["test/loss"] == pytest.approx(expected["test/loss"])
+
+def test_train_false_with_a_missing_ckpt_path_is_refused(make_cfg, tmp_path):
+    missing = tmp_path / "nope.ckpt"
+    cfg = make_cfg("experiment=two_layer", "train=false", f"ckpt_path={missing}", "logger=[]")
+    with pytest.raises(UserError, match=r"ckpt_path='.*nope\.ckpt': no such file"):
+        train(cfg)
+    assert not (tmp_path / "metrics.json").exists()

@@ -399,11 +399,7 @@ def unknown_key_message(task: str, key: str) -> str:
 
 
 def _check_train_modes(cfg: DictConfig) -> None:
-    """train.py settings that would do nothing, or test weights nobody trained."""
+    """train.py settings that would do nothing. (`train=false` without `ckpt_path` tests
+    the initial weights, with a warning from `train()`.)"""
     if not cfg.get("train", True) and not cfg.get("test", True):
         raise UserError("train=false test=false: nothing to run; drop one of them")
-    if not cfg.get("train", True) and not cfg.get("ckpt_path"):
-        raise UserError(
-            "train=false without ckpt_path would test untrained weights; give "
-            "ckpt_path=<file.ckpt> (or use python eval.py ckpt_path=<file.ckpt>)"
-        )

@@ -4,7 +4,7 @@ Lightning zeroes the gradients, calls `training_step` (forward + loss), runs
 `backward` and steps the optimizer returned by `configure_optimizers`."""
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
@@ -18,10 +18,10 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 from fivestep.config.types import ClassCount
 from fivestep.errors import UserError
 from fivestep.models.losses import build_loss
+from fivestep.models.task import Task, predictions, squeeze_output
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
-Task = Literal["binary", "multiclass", "regression"]
 
 
 class System(L.LightningModule):
@@ -99,17 +99,7 @@ class System(L.LightningModule):
 
     def _output(self, x: Tensor) -> Tensor:
         """The net's output as the loss takes it: `(batch,)`, or `(batch, K)` logits."""
-        out = self.net(x)
-        return out if self.task == "multiclass" else out.squeeze(-1)
-
-    def _predictions(self, output: Tensor) -> Tensor:
-        """Probabilities of the positive class `(batch,)` or of each class `(batch, K)`,
-        or regression values `(batch,)`."""
-        if self.task == "binary":
-            return torch.sigmoid(output)
-        if self.task == "multiclass":
-            return torch.softmax(output, dim=-1)
-        return output
+        return squeeze_output(self.net(x), self.task)
 
     def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Forward and loss; returns `(loss, output, y as the loss took it)`."""
@@ -122,7 +112,7 @@ class System(L.LightningModule):
         """Forward and loss; returns `(loss, predictions, targets for the metrics)`."""
         loss, output, y = self._loss(batch)
         target = y if self.task == "regression" else y.long()
-        return loss, self._predictions(output.detach()), target
+        return loss, predictions(output.detach(), self.task), target
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, _, y = self._loss(batch)
@@ -169,7 +159,7 @@ class System(L.LightningModule):
         """Binary `(batch,)` positive-class probabilities, multi-class `(batch, K)`
         probabilities, or regression values `(batch,)` (in the units trained on)."""
         x = batch[0] if isinstance(batch, tuple | list) else batch
-        return self._predictions(self._output(x))
+        return predictions(self.net(x), self.task)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
@@ -180,23 +170,6 @@ class System(L.LightningModule):
         if isinstance(scheduler, ReduceLROnPlateau):
             config["monitor"] = "val/loss"
         return {"optimizer": optimizer, "lr_scheduler": config}
-
-
-class Classifier(System):
-    """The foundation's classifier signature, kept for code that calls it positionally:
-    `Classifier(net, loss, optimizer, scheduler=None, num_classes=2)` is a `System`
-    for a binary (2) or multi-class (K) task."""
-
-    def __init__(
-        self,
-        net: nn.Module,
-        loss: str | nn.Module,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        num_classes: int = 2,
-    ) -> None:
-        task = "binary" if num_classes == 2 else "multiclass"
-        super().__init__(net, optimizer, loss, scheduler, task=task, num_classes=num_classes)
 
 
 def _refuse_sparse_adam(optimizer: OptimizerFactory, net: nn.Module) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
 
 
 def session_start(params: dict[str, Any]) -> Any:
@@ -55,3 +56,34 @@ def log_hparams(loggers: Iterable[Logger], params: dict[str, Any]) -> None:
 @rank_zero_only  # other processes hold a stand-in writer that writes nothing
 def _open_session(logger: TensorBoardLogger, params: dict[str, Any]) -> None:
     logger.experiment._get_file_writer().add_summary(session_start(params))
+
+
+# Not hyperparameters: where files go, and what watches the run.
+NOT_HPARAMS = ("paths", "hydra", "callbacks", "logger", "trainer/default_root_dir")
+
+
+def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The run's config as `{"model/optimizer": "SGD", "model/optimizer/lr": 0.1, ...}`,
+    readable in TensorBoard: a `_target_` becomes its class name under its node's own
+    key; lists and `None` become strings; `NOT_HPARAMS` are left out."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if prefix in NOT_HPARAMS:
+            return
+        if isinstance(node, dict):
+            if "_target_" in node:
+                out[prefix] = str(node["_target_"]).rsplit(".", 1)[-1]
+            for key, value in node.items():
+                if key not in ("_target_", "_partial_"):
+                    walk(value, f"{prefix}/{key}" if prefix else str(key))
+        else:
+            out[prefix] = node if isinstance(node, int | float | str | bool) else str(node)
+
+    for key in cfg:
+        if key in NOT_HPARAMS:  # before resolving: `hydra` holds sweep-only values
+            continue
+        value = cfg[key]
+        walk(OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value,
+             str(key))
+    return out
