@@ -38,16 +38,21 @@ def _remove_if_empty_run(folder: Path) -> None:
 
 def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Call `task(cfg)`; on a user error, clean up and exit 2 with its message."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
     if logging.getLogger().handlers:
         # `import lightning` adds a console handler of its own; Hydra's handlers (console
         # and the run's log file) already get every record, so drop it to print once.
         logging.getLogger("lightning").handlers.clear()
+
     try:
         from fivestep.config.checks import check_entry  # here: it imports this module
 
         check_entry(cfg)  # a top-level key the command does not read, or of a wrong type
         return task(cfg)
-    except (UserError, InstantiationException) as err:
+    except (UserError, InstantiationException, MisconfigurationException) as err:
+        # Lightning's MisconfigurationException is its word for a setting that cannot work
+        # (e.g. gradient clipping with manual optimization): a user's to fix, in one line
         message = _one_line(err)
         if HydraConfig.initialized():
             _remove_if_empty_run(Path(HydraConfig.get().runtime.output_dir))
@@ -88,6 +93,8 @@ def _one_line(err: Exception) -> str:
         text = str(cause).strip()
         return text.splitlines()[0] if text else type(cause).__name__
     text = str(err).strip()
+    if not isinstance(err, InstantiationException):
+        return text.splitlines()[0] if text else type(err).__name__
     key = re.search(r"^full_key: (\S+)", text, re.MULTILINE)
     target = re.search(r"target '([^']+)'", text)
     cause = err.__cause__
