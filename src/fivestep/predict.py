@@ -79,6 +79,8 @@ def _check_paths(cfg: DictConfig) -> tuple[Path, Path]:
         raise UserError("input is required: python predict.py ckpt_path=<file.ckpt> "
                         "input=<rows.csv|.parquet> output=<predictions.csv>")
     source = Path(str(cfg.input))
+    if source.is_dir():
+        raise UserError(f"input={str(source)!r} is a directory; give a .csv or .parquet file")
     if not source.is_file():
         raise UserError(f"input={str(source)!r}: no such file; give a .csv or .parquet file")
     if source.suffix.lower() not in SUFFIXES:

@@ -21,6 +21,7 @@ from fivestep.checkpointing.run_state import RunState
 from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build, instantiate_all
 from fivestep.config.sizes import sized_from_data
+from fivestep.monitoring.finite_guard import FiniteGuard
 from fivestep.monitoring.hparams import flat_hparams, log_hparams
 from fivestep.monitoring.mlflow_run import finish_mlflow, prepare_mlflow
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
@@ -47,8 +48,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     cfg = prepare_mlflow(cfg, in_place=bool(resume and resume.in_place))  # MLflow: tags, run_id
     # RunState stores the config and RNG states in every checkpoint (and restores the
-    # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
-    callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg), *trial_callbacks(cfg)]
+    # RNGs on resume); FiniteGuard stops a run whose loss or weights go NaN/inf (and marks
+    # its metrics.json failed); AtomicCheckpointIO makes each write all-or-nothing.
+    callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg),
+                 FiniteGuard(cfg.paths.output_dir), *trial_callbacks(cfg)]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
@@ -77,4 +80,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:  # read back by sweeps (summary table, best checkpoint)
         summary = {"metrics": metrics, "best_checkpoint": best or None}
         (Path(cfg.paths.output_dir) / "metrics.json").write_text(json.dumps(summary, indent=2))
+    objective = cfg.get("optimized_metric")
+    if objective and objective not in metrics:
+        log.warning("optimized_metric=%s is not a metric of this run (it has %s): a sweep "
+                    "gets no value from it", objective, ", ".join(sorted(metrics)) or "none")
     return metrics

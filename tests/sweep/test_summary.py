@@ -73,6 +73,21 @@ def test_the_last_row_is_every_metrics_mean_and_std_over_the_jobs(tmp_path):
         assert len(list(csv.DictReader(f))) == 6  # one row per job, the spread apart
 
 
+def test_a_run_stopped_as_non_finite_is_listed_failed_and_last(tmp_path):
+    make_job(tmp_path, "0", ["model.optimizer.lr=0.1"], {"val/acc_best": 0.7})
+    job = tmp_path / "1"
+    make_job(tmp_path, "1", ["model.optimizer.lr=1e30"])
+    (job / "metrics.json").write_text(json.dumps({
+        "status": "failed", "error": "training stopped at epoch 1, step 1: ...",
+        "metrics": {}, "metrics_before_failure": {"val/acc_best": 0.9},
+    }))
+    write_summary(tmp_path, "val/acc_best", None)
+    with open(tmp_path / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["job"], r["status"], r["val/acc_best"]) for r in rows] == [
+        ("0", "complete", "0.7"), ("1", "failed", "")]
+
+
 def test_no_job_folders_writes_nothing(tmp_path):
     assert write_summary(tmp_path, "val/acc_best", None) is None
     assert not (tmp_path / "summary.csv").exists()

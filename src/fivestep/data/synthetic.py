@@ -4,8 +4,10 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
+from fivestep.config.types import ClassCount, Fraction, NonNegativeInt, PositiveInt
 from fivestep.data.base import InMemoryDataModule, Splits
 from fivestep.data.split import split_indices
+from fivestep.errors import UserError
 from fivestep.models.task import Task, task_for_classes
 
 
@@ -26,16 +28,16 @@ class SyntheticDataModule(InMemoryDataModule):
 
     def __init__(
         self,
-        n_samples: int = 100,
-        n_features: int = 5,
-        n_informative: int = 3,
-        n_redundant: int = 2,
-        n_classes: int = 2,
+        n_samples: PositiveInt = 100,
+        n_features: PositiveInt = 5,
+        n_informative: PositiveInt = 3,
+        n_redundant: NonNegativeInt = 2,
+        n_classes: ClassCount = 2,
         random_state: int = 101,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.2,
+        val_fraction: Fraction = 0.2,
+        test_fraction: Fraction = 0.2,
         split_seed: int = 0,
-        batch_size: int | None = None,
+        batch_size: PositiveInt | None = None,
         shuffle: bool = True,
         seed: int = 0,
         on_device: bool = False,
@@ -63,14 +65,21 @@ class SyntheticDataModule(InMemoryDataModule):
         return self._n_features
 
     def load(self) -> Splits:
-        x, y = make_classification(
-            n_samples=self.n_samples,
-            n_features=self._n_features,
-            n_informative=self.n_informative,
-            n_redundant=self.n_redundant,
-            n_classes=self.n_classes,
-            random_state=self.random_state,
-        )
+        try:
+            x, y = make_classification(
+                n_samples=self.n_samples,
+                n_features=self._n_features,
+                n_informative=self.n_informative,
+                n_redundant=self.n_redundant,
+                n_classes=self.n_classes,
+                random_state=self.random_state,
+            )
+        except ValueError as err:  # the sizes do not fit together (informative > features...)
+            raise UserError(
+                f"data: make_classification refuses n_samples={self.n_samples}, "
+                f"n_features={self._n_features}, n_informative={self.n_informative}, "
+                f"n_redundant={self.n_redundant}, n_classes={self.n_classes}: {err}"
+            ) from None
         x = x.astype(np.float32)
         y = y.astype(np.float32) if self.n_classes == 2 else y.astype(np.int64)
         parts = split_indices(

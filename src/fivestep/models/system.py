@@ -15,6 +15,7 @@ from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
+from fivestep.config.types import ClassCount, PositiveInt
 from fivestep.errors import UserError
 from fivestep.models.losses import build_loss
 from fivestep.models.task import Task, predictions, squeeze_output
@@ -57,8 +58,8 @@ class System(L.LightningModule):
         loss: str | nn.Module = "auto",
         scheduler: SchedulerFactory | None = None,
         task: Task | None = None,
-        num_classes: int | None = None,
-        step_batch_size: int | None = None,
+        num_classes: ClassCount | None = None,
+        step_batch_size: PositiveInt | None = None,
     ) -> None:
         super().__init__()
         if task is None:

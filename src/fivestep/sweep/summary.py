@@ -4,11 +4,13 @@ Hydra calls `on_multirun_end` once the sweeper is done. The table is read back f
 the job folders, so it works with any sweeper and launcher: each job's
 `.hydra/overrides.yaml` and the `metrics.json` that `train()` writes at the end of a
 run. A job without `metrics.json` (failed, pruned, still running) is listed last
-with an empty metric. Written as `summary.csv` and `summary.md` in the sweep folder,
-sorted by the objective (best first), and printed. Below the jobs, the Markdown table
-has a `mean ± std` row: every metric's mean and sample standard deviation over the
-jobs that have it (a k-fold sweep's cross-validated figure); `summary.csv` keeps one
-row per job and gets the same figures as `summary_spread.csv`.
+with an empty metric; one whose `metrics.json` says `"status": "failed"` (training
+went non-finite, see `fivestep.monitoring.finite_guard`) shows that status, and no
+metrics. Written as `summary.csv` and `summary.md` in the sweep folder, sorted by the
+objective (best first), and printed. Below the jobs, the Markdown table has a
+`mean ± std` row: every metric's mean and sample standard deviation over the jobs
+that have it (a k-fold sweep's cross-validated figure); `summary.csv` keeps one row
+per job and gets the same figures as `summary_spread.csv`.
 """
 
 import csv
@@ -36,8 +38,9 @@ def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row[key] = value
         metrics_file = job_dir / "metrics.json"
         if metrics_file.is_file():
-            row["status"] = "complete"
-            row.update(json.loads(metrics_file.read_text())["metrics"])
+            summary = json.loads(metrics_file.read_text())
+            row["status"] = summary.get("status", "complete")  # "failed": stopped on NaN
+            row.update(summary.get("metrics", {}))
         else:
             row["status"] = "no metrics.json"
         rows.append(row)
