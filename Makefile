@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 # Extras installed by setup; `make setup EXTRAS=dev` for a lighter install.
-EXTRAS ?= dev,sweep,export
+EXTRAS ?= dev,sweep,export,postgres
 PYTEST_ARGS ?=
 
 .PHONY: setup train test test-slow test-browser test-all lint tensorboard bench clean-logs
