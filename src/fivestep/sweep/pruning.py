@@ -31,8 +31,9 @@ class OptunaPruning(L.Callback):
     sweeper records the trial as PRUNED. Under DDP every rank holds this callback:
     rank 0 reports the (synced) value and asks the pruner, then broadcasts its answer,
     so all ranks stop after the same epoch (a rank that went on alone would wait
-    forever for the others in its next collective). Ranks > 0 need no trial
-    (`trial=None`).
+    forever for the others in its next collective). The child ranks Lightning starts
+    need no trial (`trial=None`) and exit quietly; ranks started by SLURM (`srun`) each
+    hold the trial and raise like rank 0.
     """
 
     def __init__(self, trial: optuna.Trial | None, monitor: str) -> None:
@@ -57,6 +58,10 @@ class OptunaPruning(L.Callback):
             verdict = trainer.strategy.broadcast(verdict, src=0)
         if verdict is not None:
             log.info("Rank %d stops: %s", trainer.global_rank, verdict)
+            if self.trial is None:
+                # a rank Lightning started as a child process: leave with exit code 0, since
+                # Lightning kills rank 0 (the sweeper's process) when a child exits with an error
+                raise SystemExit(0)
             raise optuna.TrialPruned(verdict)
 
 
