@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from fivestep import checkpoints
 from fivestep.atomic_io import AtomicCheckpointIO
 from fivestep.checks import UserError, check_types
+from fivestep.cluster import requeued_checkpoint
 from fivestep.hparams import log_hparams
 from fivestep.run_state import RunState, hydra_choices
 from fivestep.shapes import fill_from_data
@@ -117,7 +118,8 @@ class Resume(NamedTuple):
 
 
 def resume_from(cfg: DictConfig) -> Resume | None:
-    """The checkpoint `cfg.ckpt_path` names (`last` = the newest of this experiment), loaded.
+    """The checkpoint `cfg.ckpt_path` names (`last` = the newest of this experiment), loaded;
+    without one, on a requeued SLURM job, the job's own `last.ckpt` (`fivestep.cluster`).
 
     Resuming from a run's `last.ckpt` (still in the folder of the run that wrote it)
     continues that run in its own folder: new checkpoints and TensorBoard events go
@@ -127,11 +129,17 @@ def resume_from(cfg: DictConfig) -> Resume | None:
     Any other checkpoint (a best `epoch_*.ckpt`, a copied file) starts a new run
     folder, so nothing in the old one is overwritten.
     """
-    if not cfg.get("ckpt_path") or not cfg.get("train", True):
+    if not cfg.get("train", True):
         return None
-    path = checkpoints.resolve(
-        cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, hydra_choices().get("experiment")
-    )
+    if cfg.get("ckpt_path"):
+        path = checkpoints.resolve(
+            cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, hydra_choices().get("experiment")
+        )
+    else:  # a requeued SLURM job goes on from its own last.ckpt (fivestep.cluster)
+        found = requeued_checkpoint(cfg.paths.output_dir, cfg.paths.log_dir, cfg.task_name)
+        if found is None:
+            return None
+        path = found
     checkpoint = checkpoints.load_checkpoint(path)
     config = checkpoint.get("fivestep", {}).get("config", {})
     written_by = config.get("paths", {}).get("output_dir")
