@@ -34,7 +34,9 @@ def _train(tmp_path, name: str, *overrides: str) -> tuple[dict[str, torch.Tensor
     return weights, losses
 
 
-@pytest.mark.parametrize(("one", "half"), [("null", "null"), ("16", "8")], ids=["full", "minibatch"])
+@pytest.mark.parametrize(
+    ("one", "half"), [("null", "null"), ("16", "8")], ids=["full", "minibatch"]
+)
 def test_two_ranks_with_half_batches_match_one_process(tmp_path, one, half):
     single_w, single_loss = _train(tmp_path, "single", f"data.batch_size={one}")
     ddp_w, ddp_loss = _train(tmp_path, "ddp", "trainer=ddp_sim", f"data.batch_size={half}")
