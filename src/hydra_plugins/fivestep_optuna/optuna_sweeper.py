@@ -27,6 +27,7 @@ import logging
 import math
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,6 +113,7 @@ class OptunaSweeper(Sweeper):
         )
         with _ctrl_c_remembered() as interrupted:
             self._search(study, url, space, fixed, sweep_dir, interrupted)
+            _wait_for_other_workers(study, interrupted)
         _write_best(study, sweep_dir, self.config.optimized_metric)
 
     def _search(
@@ -156,6 +158,30 @@ class OptunaSweeper(Sweeper):
             for trial in pending:
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
+
+
+def _wait_for_other_workers(
+    study: Any, interrupted: threading.Event, timeout_s: float = 3600, every_s: float = 1.0
+) -> None:
+    """Wait while other workers of the study still run trials (at most `timeout_s`).
+
+    A worker stops asking once the study holds `n_trials`, usually while another
+    worker's last trial still runs. Waiting for it means every worker writes the same,
+    final `best.yaml` and summary table; a worker that died leaving a trial RUNNING
+    only delays this one by `timeout_s`.
+    """
+    from optuna.trial import TrialState
+
+    deadline = time.monotonic() + timeout_s
+    announced = False
+    while (running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+        if interrupted.is_set() or time.monotonic() > deadline:
+            log.warning("Not waiting any longer for trials %s", [t.number for t in running])
+            return
+        if not announced:
+            log.info("Waiting for trials %s of other workers", [t.number for t in running])
+            announced = True
+        time.sleep(every_s)
 
 
 @contextmanager
