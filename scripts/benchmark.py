@@ -18,7 +18,8 @@ cost, caches and peak memory never leak into the other):
   training, `test=false`). Measured: training samples per second and the
   process's peak RSS (`os.wait4` on each child).
 
-`seed` and `tabular` also time a "floor": the same system in a Lightning Trainer with
+`seed` and `tabular` also time the same run with the opt-in speed-ups of
+`src/fivestep/fast/` (`callbacks=fast logger=tensorboard_fast`), and a "floor": the same system in a Lightning Trainer with
 every extra off (no validation, logger, checkpoint, progress bar, summary), i.e. what
 Lightning itself costs over the raw loop; no project change can go below it.
 - `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
@@ -61,7 +62,7 @@ SUITE_BUDGET_S = 60.0
 
 def compose(overrides: list[str], out_dir: Path) -> Any:
     """The run config as `train.py` composes it, writing into `out_dir`."""
-    from fivestep.compose import compose_run_config
+    from fivestep.config.compose import compose_run_config
 
     return compose_run_config(ROOT / "configs", overrides, out_dir)
 
@@ -119,6 +120,10 @@ class FitClock:
 EXTRA_OVERRIDES: list[str] = []  # --override: appended to every seed/tabular config
 
 
+# The opt-in speed-ups on Lightning's private members (src/fivestep/fast/).
+FAST = ["callbacks=fast", "logger=tensorboard_fast"]
+
+
 def seed_overrides(device: str) -> list[str]:
     extra = ["trainer=gpu", "data.on_device=true"] if device == "cuda" else []
     return ["experiment=two_layer", *extra, *EXTRA_OVERRIDES]
@@ -159,15 +164,14 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     import torch
     from hydra.utils import instantiate
 
+    from fivestep.config.sizes import sized_from_data
     from fivestep.fundamentals.five_steps import train_five_steps
-    from fivestep.shapes import fill_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(seed_overrides(args.device), Path(tmp))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # as train(cfg) does
     datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    fill_from_data(cfg.model, datamodule)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
     net = instantiate(cfg.model).net
     x, y = datamodule.splits["train"]
     fingerprint = weights_fingerprint(net)
@@ -196,14 +200,13 @@ def plain_trainer_worker(
     import lightning as L
     from hydra.utils import instantiate
 
-    from fivestep.shapes import fill_from_data
+    from fivestep.config.sizes import sized_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(overrides, Path(tmp))
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
-        datamodule.setup("fit")
-        fill_from_data(cfg.model, datamodule)
+        cfg.model = sized_from_data(cfg.model, datamodule.shape())
         model = instantiate(cfg.model)
         kwargs = trainer_kwargs(tmp)
         callbacks = [*kwargs.pop("callbacks", []), FitClock(str(result))]
@@ -253,7 +256,7 @@ def tabular_raw_worker(args: argparse.Namespace, result: Path, index_select: boo
     from sklearn.datasets import make_classification
     from torch import nn
 
-    from fivestep.nets import TwoLayerNet
+    from fivestep.models.nets import TwoLayerNet
 
     # The same rows SyntheticDataModule makes (configs/data/synthetic.yaml defaults).
     x_np, y_np = make_classification(
@@ -323,6 +326,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
         seed_raw_worker(args, result)
     elif args.worker == "seed:project":
         project_worker(seed_overrides(args.device), result)
+    elif args.worker == "seed:fast":
+        project_worker([*seed_overrides(args.device), *FAST], result)
     elif args.worker == "seed:bare":
         bare_worker(args, seed_overrides(args.device), result)
     elif args.worker == "seed:stock":
@@ -337,6 +342,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
         tabular_raw_worker(args, result, index_select=True)
     elif args.worker == "tabular:project":
         project_worker(tabular_overrides(args), result)
+    elif args.worker == "tabular:fast":
+        project_worker([*tabular_overrides(args), *FAST], result)
     else:
         raise SystemExit(f"unknown worker {args.worker!r}")
 
@@ -424,12 +431,14 @@ def row(case: str, metric: str, raw: float | None, project: float, ratio: float,
 
 
 def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "seed", ("raw", "project", "bare", "stock"))
+    runs = paired_case(args, "seed", ("raw", "project", "fast", "bare", "stock"))
     raw, proj = median(runs["raw"], "seconds"), median(runs["project"], "seconds")
     bare, stock = median(runs["bare"], "seconds"), median(runs["stock"], "seconds")
     epochs = runs["raw"][0]["epochs"]
     rows = [
         row("seed", f"{epochs}-epoch fit", raw, proj, paired_ratio(runs, "seconds"), "seed", "s"),
+        row("seed", "  opt-in: callbacks=fast logger=tensorboard_fast", raw,
+            median(runs["fast"], "seconds"), paired_ratio(runs, "seconds", "fast"), "seed", "s"),
         row("seed", "  floor: bare Lightning fit", raw, bare,
             paired_ratio(runs, "seconds", "bare"), "seed", "s"),
         row("seed", "  reference: Lightning defaults", raw, stock,
@@ -440,7 +449,8 @@ def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "tabular", ("raw", "project", "bare", "stock", "raw_index_select"))
+    runs = paired_case(args, "tabular",
+                       ("raw", "project", "fast", "bare", "stock", "raw_index_select"))
     for side in runs.values():
         for r in side:
             r["samples_per_s"] = r["rows"] / r["seconds"]
@@ -455,6 +465,9 @@ def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
             "tabular", "samples/s"),
         row("tabular", "  training epoch only", raw_loop, proj_loop,
             paired_ratio(runs, "loop_samples_per_s"), "tabular", "samples/s"),
+        row("tabular", "  opt-in: callbacks=fast logger=tensorboard_fast", raw,
+            median(runs["fast"], "samples_per_s"), paired_ratio(runs, "samples_per_s", "fast"),
+            "tabular", "samples/s"),
         row("tabular", "  floor: bare Lightning", raw, bare,
             paired_ratio(runs, "samples_per_s", "bare"), "tabular", "samples/s"),
         row("tabular", "  reference: Lightning defaults", raw,

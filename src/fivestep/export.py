@@ -37,8 +37,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from fivestep.checkpoints import Restored, restore
-from fivestep.checks import UserError
+from fivestep.checkpointing.reading import Restored, restore
+from fivestep.errors import UserError
+from fivestep.models.task import TASKS, predictions
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +80,13 @@ class Standalone(nn.Module):
         numeric, onehot = x[:, : self.n_numeric], x[:, self.n_numeric :]
         numeric = torch.where(torch.isnan(numeric), self.median, numeric)
         z = self.net(torch.cat([(numeric - self.shift) / self.scale, onehot], dim=1))
-        if self.task == "binary":
-            return torch.sigmoid(z.squeeze(-1))
-        if self.task == "multiclass":
-            return torch.softmax(z, dim=-1)
-        return z.squeeze(-1) * self.target_scale + self.target_shift
+        y = predictions(z, self.task)
+        return y if self.task != "regression" else y * self.target_scale + self.target_shift
 
 
 def _task(restored: Restored) -> str:
     task = getattr(restored.model, "task", None)
-    if task not in ("binary", "multiclass", "regression"):
+    if task not in TASKS:
         raise UserError(f"checkpoint {str(restored.path)!r}: cannot tell its task ({task!r})")
     return task
 
@@ -97,21 +95,11 @@ def standalone(restored: Restored) -> tuple[Standalone, dict[str, Any]]:
     """The module to export and a description of its input and output."""
     task = _task(restored)
     dm = restored.datamodule
-    state = dm.state_dict() if hasattr(dm, "transform") else {}
-    if state:
-        n_numeric = len(state["numeric"])
-        median, shift, scale = state["median"], state["shift"], state["scale"]
-        columns = list(state["feature_names"])
-        label_names = state.get("label_names")
-        target = (state.get("target_shift", 0.0), state.get("target_scale", 1.0))
-    else:  # features used as they are, e.g. the synthetic data
-        dm.setup("test")
-        n_numeric = dm.splits["all"][0].shape[1]
-        median, shift, scale = torch.zeros(n_numeric), torch.zeros(n_numeric), torch.ones(n_numeric)
-        columns = [f"x{i}" for i in range(n_numeric)]
-        label_names = ["0", "1"] if task == "binary" else None
-        target = (0.0, 1.0)
-    module = Standalone(restored.model.net, task, median, shift, scale, *target).eval()
+    graph = dm.in_graph()  # identity where the features are used as they are (synthetic)
+    n_numeric = len(graph.median)
+    columns = dm.feature_names
+    label_names = dm.label_names
+    module = Standalone(restored.model.net, task, *graph).eval()
     output = {
         "binary": f"(rows,) probability of class {label_names[1] if label_names else 1}",
         "multiclass": "(rows, K) class probabilities, in label_names order",
@@ -141,7 +129,7 @@ def raw_input(datamodule: Any, rows: pd.DataFrame) -> Tensor:
     raw values (NaN included): the exported graph imputes and standardizes them.
     """
     x = datamodule.transform(rows)
-    numeric = datamodule.state_dict()["numeric"]
+    numeric = datamodule.feature_names[: len(datamodule.in_graph().median)]
     values = rows[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
     x[:, : len(numeric)] = torch.from_numpy(values)
     return x
@@ -169,10 +157,7 @@ def checkpoint_predictions(restored: Restored, x_net: Tensor) -> Tensor:
     """What the checkpoint's own model predicts for preprocessed rows (`predict_step`)."""
     with torch.no_grad():
         y = restored.model.predict_step(x_net, 0)
-    inverse = getattr(restored.datamodule, "inverse_target", None)
-    if _task(restored) == "regression" and inverse is not None:
-        y = inverse(y)
-    return y
+    return restored.datamodule.inverse_target(y) if _task(restored) == "regression" else y
 
 
 def write(module: Standalone, example: Tensor, path: Path, fmt: str) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ..test_cli import run_cli
+from ..cli import run_cli
 
 pytestmark = pytest.mark.slow
 

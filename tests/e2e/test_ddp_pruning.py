@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from ..test_cli import run_cli
+from ..cli import run_cli
 
 pytestmark = pytest.mark.slow
 

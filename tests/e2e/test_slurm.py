@@ -15,9 +15,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from fivestep.shapes import fill_from_data
+from fivestep.config.sizes import sized_from_data
 
-from ..test_cli import run_cli
+from ..cli import run_cli
 from .cluster_helpers import (
     finished,
     job_gone,
@@ -126,7 +126,7 @@ def test_ddp_with_two_slurm_tasks_trains_one_run(tmp_path):
     # each rank tested half of the 20 test rows; the logged metrics are those of all 20
     data = instantiate(cfg.data)
     data.setup("test")
-    fill_from_data(cfg.model, data)
+    cfg.model = sized_from_data(cfg.model, data.shape())
     model = instantiate(cfg.model)
     model.load_state_dict(torch.load(written["best_checkpoint"], weights_only=True)["state_dict"])
     x, y = data.splits["test"]

@@ -4,8 +4,9 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
-from fivestep.data.in_memory import InMemoryDataModule
+from fivestep.data.base import InMemoryDataModule, Splits
 from fivestep.data.split import split_indices
+from fivestep.models.task import Task, task_for_classes
 
 
 class SyntheticDataModule(InMemoryDataModule):
@@ -39,28 +40,29 @@ class SyntheticDataModule(InMemoryDataModule):
         on_device: bool = False,
     ) -> None:
         super().__init__(batch_size, shuffle, seed, on_device)
-        self.n_samples, self.n_features = n_samples, n_features
+        self.n_samples, self._n_features = n_samples, n_features
         self.n_informative, self.n_redundant = n_informative, n_redundant
         self.n_classes, self.random_state = n_classes, random_state
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.split_seed = split_seed
 
     @property
-    def task(self) -> str:
-        """"binary" for two classes, else "multiclass" (the model's shape reads it)."""
-        return "binary" if self.n_classes == 2 else "multiclass"
+    def task(self) -> Task:
+        """"binary" for two classes, else "multiclass"."""
+        return task_for_classes(self.n_classes)
 
     @property
     def num_classes(self) -> int:
         return self.n_classes
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:  # read already (train() reads the data before the Trainer exists)
-            self.move_to_device()
-            return
+    @property
+    def n_features(self) -> int:
+        return self._n_features
+
+    def load(self) -> Splits:
         x, y = make_classification(
             n_samples=self.n_samples,
-            n_features=self.n_features,
+            n_features=self._n_features,
             n_informative=self.n_informative,
             n_redundant=self.n_redundant,
             n_classes=self.n_classes,
@@ -71,7 +73,9 @@ class SyntheticDataModule(InMemoryDataModule):
         parts = split_indices(
             y, self.val_fraction, self.test_fraction, self.split_seed, stratify=True
         )
-        for name, idx in zip(("train", "val", "test"), parts, strict=True):
-            self.splits[name] = (torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
-        self.splits["all"] = (torch.from_numpy(x), torch.from_numpy(y))
-        self.move_to_device()
+        splits = {
+            name: (torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
+            for name, idx in zip(("train", "val", "test"), parts, strict=True)
+        }
+        splits["all"] = (torch.from_numpy(x), torch.from_numpy(y))
+        return splits

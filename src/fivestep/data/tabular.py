@@ -19,13 +19,13 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from fivestep.checks import UserError
-from fivestep.data.in_memory import InMemoryDataModule
+from fivestep.data.base import InGraph, InMemoryDataModule, Splits
 from fivestep.data.split import split_indices
+from fivestep.errors import UserError
+from fivestep.models.task import Task
 
 log = logging.getLogger(__name__)
 
-Task = Literal["binary", "multiclass", "regression"]
 
 # scikit-learn's bundled tables (shipped inside the package: no download) and their task.
 BUNDLED: dict[str, Task] = {
@@ -76,6 +76,8 @@ class TabularDataModule(InMemoryDataModule):
         split_seed: seed of the split.
         batch_size, shuffle, seed, on_device: batching, see `InMemoryDataModule`.
     """
+
+    raw_rows = True
 
     def __init__(
         self,
@@ -141,6 +143,15 @@ class TabularDataModule(InMemoryDataModule):
         names = self._fitted("label_names")
         return list(names) if names is not None else None
 
+    @property
+    def input_columns(self) -> list[str]:
+        return list(self._fitted("features"))
+
+    def in_graph(self) -> InGraph:
+        st = self._state
+        return InGraph(st["median"], st["shift"], st["scale"],
+                       st.get("target_shift", 0.0), st.get("target_scale", 1.0))
+
     def _fitted(self, key: str) -> Any:
         if not self._state:
             raise RuntimeError("call setup() or load_state_dict() first")
@@ -190,10 +201,7 @@ class TabularDataModule(InMemoryDataModule):
 
     # ---------------------------------------------------------------- setup
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:  # read already (train() reads the data before the Trainer exists)
-            self.move_to_device()
-            return
+    def load(self) -> Splits:
         df = self._load()
         where = self._where()
         target = self.target or ("target" if self.dataset else None)
@@ -270,15 +278,17 @@ class TabularDataModule(InMemoryDataModule):
         self._state = state
 
         x = self.transform(df)
-        for name, idx in zip(("train", "val", "test"), parts, strict=True):
-            self.splits[name] = (x[idx], y_t[idx])
-        self.splits["all"] = (x, y_t)
-        self.move_to_device()
+        splits = {
+            name: (x[idx], y_t[idx])
+            for name, idx in zip(("train", "val", "test"), parts, strict=True)
+        }
+        splits["all"] = (x, y_t)
         log.info(
             "Data %s: %d rows (%d/%d/%d), %d features after encoding, task %s%s",
             where, len(df), *(len(p) for p in parts), x.shape[1], task,
             f", classes {label_names}" if label_names else "",
         )
+        return splits
 
     def _where(self) -> str:
         if self.path is not None:
@@ -337,6 +347,8 @@ class TabularDataModule(InMemoryDataModule):
 
     def inverse_target(self, y: Tensor) -> Tensor:
         """Regression outputs in training units -> the target's original units."""
+        if self.task != "regression":
+            return y
         return y * self._state["target_scale"] + self._state["target_shift"]
 
 
