@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 # Extras installed by setup; `make setup EXTRAS=dev` for a lighter install.
-EXTRAS ?= dev,sweep,export,postgres
+EXTRAS ?= dev,sweep,export,tracking,postgres
 PYTEST_ARGS ?=
 # One tier of marked tests; pytest's exit code 5 (it collected no test) passes.
 run_tier = $(PY) -m pytest $(1) $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "(no tests in this tier)"; }
 
-.PHONY: setup train test test-slow test-slurm test-postgres test-browser test-all lint tensorboard bench clean-logs
+.PHONY: setup train test test-slow test-slurm test-postgres test-browser test-all lint tensorboard mlflow bench clean-logs
 
 setup: $(VENV)/.installed
 
@@ -60,6 +60,9 @@ lint: setup
 
 tensorboard: setup
 	bash scripts/tensorboard.sh
+
+mlflow: setup
+	bash scripts/mlflow_ui.sh
 
 bench: setup
 	$(PY) scripts/benchmark.py

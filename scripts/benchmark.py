@@ -19,9 +19,11 @@ cost, caches and peak memory never leak into the other):
   process's peak RSS (`os.wait4` on each child).
 
 `seed` and `tabular` also time the same run with the opt-in speed-ups of
-`src/fivestep/fast/` (`callbacks=fast logger=tensorboard_fast`), and a "floor": the same system in a Lightning Trainer with
-every extra off (no validation, logger, checkpoint, progress bar, summary), i.e. what
-Lightning itself costs over the raw loop; no project change can go below it.
+`src/fivestep/fast/` (`callbacks=fast logger=tensorboard_fast`); `tabular` also with
+several optimizer steps per Lightning step (`data.batch_size=8192
+model.step_batch_size=1024`: the same steps); and both a "floor": the same system in a
+Lightning Trainer with every extra off (no validation, logger, checkpoint, progress bar,
+summary), i.e. what Lightning itself costs over the raw loop; no project change can go below it.
 - `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
   against `python -c "import lightning"`, the framework's own floor.
 - `test-suite`: wall time of the default `pytest` run, against its 60 s budget.
@@ -342,6 +344,10 @@ def run_worker_side(args: argparse.Namespace) -> None:
         tabular_raw_worker(args, result, index_select=True)
     elif args.worker == "tabular:project":
         project_worker(tabular_overrides(args), result)
+    elif args.worker == "tabular:steps":
+        steps = [f"data.batch_size={args.batch_size * args.steps_per_batch}",
+                 f"model.step_batch_size={args.batch_size}"]
+        project_worker([*tabular_overrides(args), *steps], result)
     elif args.worker == "tabular:fast":
         project_worker([*tabular_overrides(args), *FAST], result)
     else:
@@ -383,6 +389,7 @@ def run_worker(args: argparse.Namespace, name: str) -> dict[str, Any]:
         cmd = [PY, str(Path(__file__).resolve()), "--worker", name, "--result", str(result),
                "--device", args.device, "--rows", str(args.rows),
                "--features", str(args.features), "--batch-size", str(args.batch_size),
+               "--steps-per-batch", str(args.steps_per_batch),
                *(f"--override={o}" for o in args.override)]
         wall, rss, code, tail = run_child(cmd)
         if code != 0 or not result.exists():
@@ -450,7 +457,7 @@ def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
     runs = paired_case(args, "tabular",
-                       ("raw", "project", "fast", "bare", "stock", "raw_index_select"))
+                       ("raw", "project", "steps", "fast", "bare", "stock", "raw_index_select"))
     for side in runs.values():
         for r in side:
             r["samples_per_s"] = r["rows"] / r["seconds"]
@@ -465,6 +472,9 @@ def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
             "tabular", "samples/s"),
         row("tabular", "  training epoch only", raw_loop, proj_loop,
             paired_ratio(runs, "loop_samples_per_s"), "tabular", "samples/s"),
+        row("tabular", f"  training epoch, {args.steps_per_batch} steps per Lightning step",
+            raw_loop, median(runs["steps"], "loop_samples_per_s"),
+            paired_ratio(runs, "loop_samples_per_s", "steps"), "tabular", "samples/s"),
         row("tabular", "  opt-in: callbacks=fast logger=tensorboard_fast", raw,
             median(runs["fast"], "samples_per_s"), paired_ratio(runs, "samples_per_s", "fast"),
             "tabular", "samples/s"),
@@ -593,6 +603,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=1_000_000, help="tabular rows")
     p.add_argument("--features", type=int, default=20, help="tabular features")
     p.add_argument("--batch-size", type=int, default=1024, help="tabular batch size")
+    p.add_argument("--steps-per-batch", type=int, default=8,
+                   help="tabular 'steps' side: data.batch_size=N*batch model.step_batch_size=batch")
     p.add_argument("--out", default=str(ROOT / "logs" / "bench" / "benchmark.json"),
                    help="where the JSON table goes")
     p.add_argument("--override", action="append", default=[],

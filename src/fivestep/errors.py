@@ -36,14 +36,21 @@ def _remove_if_empty_run(folder: Path) -> None:
 
 def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Call `task(cfg)`; on a user error, clean up and exit 2 with its message."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
     if logging.getLogger().handlers:
         # `import lightning` adds a console handler of its own; Hydra's handlers (console
         # and the run's log file) already get every record, so drop it to print once.
         logging.getLogger("lightning").handlers.clear()
+
     try:
         return task(cfg)
-    except (UserError, InstantiationException) as err:
-        message = str(err).strip().splitlines()[0] if isinstance(err, UserError) else str(err)
+    except (UserError, InstantiationException, MisconfigurationException) as err:
+        # Lightning's MisconfigurationException is its word for a setting that cannot work
+        # (e.g. gradient clipping with manual optimization): a user's to fix, in one line
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, InstantiationException):
+            message = str(err)
         if HydraConfig.initialized():
             _remove_if_empty_run(Path(HydraConfig.get().runtime.output_dir))
         print(f"error: {message}", file=sys.stderr)

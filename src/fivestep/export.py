@@ -1,11 +1,14 @@
-"""`export(cfg)`: a checkpoint as one standalone model file (ONNX or TorchScript).
+"""`export(cfg)`: a checkpoint as one standalone model file (ONNX, torch.export or TorchScript).
 
 The file holds the net and, in the graph, everything between a table's numbers and
 the answer: missing-value imputation and standardization of the numeric columns
 (the fitted statistics saved in the checkpoint), the output activation, and for a
 regression target the way back to its original units. It runs without fivestep,
-Lightning or Hydra: ONNX in onnxruntime (any language), TorchScript with
-`torch.jit.load`.
+Lightning or Hydra: ONNX in onnxruntime (any language); `format=pt2`, a
+`torch.export.ExportedProgram` saved with `torch.export.save`, with
+`torch.export.load(path).module()` (PyTorch's current format, also the input of
+AOTInductor and ExecuTorch); TorchScript with `torch.jit.load` (deprecated by PyTorch:
+kept for old consumers, `format=pt2` replaces it).
 
 Input: `x: (rows, n_features)` float32, the columns named in the sidecar
 `<file>.json` under `input.columns`, in that order:
@@ -43,7 +46,7 @@ from fivestep.models.task import TASKS, predictions
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}
 
 
 class Standalone(nn.Module):
@@ -161,10 +164,15 @@ def checkpoint_predictions(restored: Restored, x_net: Tensor) -> Tensor:
 
 
 def write(module: Standalone, example: Tensor, path: Path, fmt: str) -> None:
-    """Write `module` as ONNX or TorchScript, with a dynamic number of rows."""
+    """Write `module` as ONNX, an ExportedProgram or TorchScript, with a dynamic number
+    of rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "onnx":
-        batch = torch.export.Dim("rows", min=1)
+    batch = torch.export.Dim("rows", min=1)
+    if fmt == "pt2":
+        with torch.no_grad():
+            program = torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
+        torch.export.save(program, str(path))
+    elif fmt == "onnx":
         program = torch.onnx.export(
             module,
             (example,),
@@ -176,6 +184,8 @@ def write(module: Standalone, example: Tensor, path: Path, fmt: str) -> None:
         )
         program.save(str(path))
     else:
+        log.warning("format=torchscript: torch.jit.trace is deprecated in PyTorch; "
+                    "format=pt2 (torch.export) is its replacement")
         with torch.no_grad():
             traced = torch.jit.trace(module, (example,), check_trace=False)
         traced.save(str(path))
@@ -188,6 +198,10 @@ def run_exported(path: Path, fmt: str, x: Tensor) -> np.ndarray:
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run(None, {"x": x.numpy()})[0]
+    if fmt == "pt2":
+        program = torch.export.load(str(path))
+        with torch.no_grad():
+            return program.module()(x).numpy()
     loaded = torch.jit.load(str(path))
     with torch.no_grad():
         return loaded(x).numpy()
@@ -197,7 +211,8 @@ def export(cfg: DictConfig) -> Path:
     """Export `cfg.ckpt_path` in `cfg.format`; return the model file's path."""
     fmt = str(cfg.get("format"))
     if fmt not in FORMATS:
-        raise UserError(f"format={fmt!r} is not supported; use format=onnx or format=torchscript")
+        raise UserError(f"format={fmt!r} is not supported; use format=onnx, format=pt2 or "
+                        "format=torchscript")
     restored = restore(cfg.get("ckpt_path"), cfg, "export.py")
     module, spec = standalone(restored)
     default = Path(cfg.paths.output_dir) / f"model{FORMATS[fmt]}"

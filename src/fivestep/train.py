@@ -22,8 +22,10 @@ from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build, instantiate_all
 from fivestep.config.sizes import sized_from_data
 from fivestep.monitoring.hparams import flat_hparams, log_hparams
+from fivestep.monitoring.mlflow_run import finish_mlflow, prepare_mlflow
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
 from fivestep.sweep.trial import trial_callbacks
+from fivestep.tuning import find_lr
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +47,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # RunState stores the config and RNG states in every checkpoint (and restores the
     # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
+    cfg = prepare_mlflow(cfg, in_place=bool(resume and resume.in_place))  # MLflow: tags, run_id
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg), *trial_callbacks(cfg)]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
     relaunch_ranks_as_this_job(trainer.world_size)  # DDP in a multirun: extra ranks run this job
+    cfg = find_lr(cfg, trainer, model, datamodule, resuming=resume is not None)  # lr_find=true
     log_hparams(trainer.loggers, flat_hparams(cfg))
 
     if cfg.get("train", True):
@@ -68,6 +72,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("test", True):
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    finish_mlflow(trainer.loggers, cfg.paths.output_dir, best)  # MLflow: figures, best ckpt tag
     log.info("Final metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     if trainer.is_global_zero:  # read back by sweeps (summary table, best checkpoint)
         summary = {"metrics": metrics, "best_checkpoint": best or None}

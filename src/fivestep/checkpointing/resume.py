@@ -86,6 +86,8 @@ def prepare_resume(cfg: DictConfig) -> tuple[DictConfig, Resume | None]:
         cfg.paths.output_dir = str(run_dir)
         step = int(checkpoint.get("global_step", 0))
         for node in (cfg.get("logger") or {}).values():
+            if not isinstance(node, DictConfig):  # `logger.csv=null`: switched off
+                continue
             if str(node.get("_target_", "")).rsplit(".", 1)[-1] in TENSORBOARD_LOGGERS:
                 node.purge_step = step  # TensorBoard drops this run's events from `step` on
     keep_csv_metrics(run_dir, checkpoint.get("epoch"))

@@ -65,17 +65,21 @@ class InMemoryDataModule(L.LightningDataModule):
         seed: base seed of the per-epoch shuffles.
         on_device: move the tables to the trainer's device once in `setup`, so batches
             are sliced there and never copied host -> device per step (for a GPU).
+        folds, fold: k-fold cross-validation (`fivestep.data.split.split_indices`): with
+            `folds=k`, fold `fold` (0..k-1) of the non-test rows is the validation split.
+            None = the plain train/val/test split.
     """
 
     raw_rows = False  # True where `transform` turns raw table rows into `x`
 
     def __init__(
         self, batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
-        on_device: bool = False,
+        on_device: bool = False, folds: int | None = None, fold: int = 0,
     ) -> None:
         super().__init__()
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.on_device = on_device
+        self.folds, self.fold = folds, fold
         self.splits: Splits = {}
 
     # ---------------------------------------------------------------- to implement

@@ -19,8 +19,9 @@ class SyntheticDataModule(InMemoryDataModule):
         n_samples, n_features, n_informative, n_redundant, n_classes, random_state:
             passed to `sklearn.datasets.make_classification`.
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
-        split_seed: seed of the stratified split.
-        batch_size, shuffle, seed, on_device: batching, see `InMemoryDataModule`.
+        split_seed: seed of the stratified split (and of the folds).
+        batch_size, shuffle, seed, on_device, folds, fold: batching and cross-validation,
+            see `InMemoryDataModule`.
     """
 
     def __init__(
@@ -38,8 +39,10 @@ class SyntheticDataModule(InMemoryDataModule):
         shuffle: bool = True,
         seed: int = 0,
         on_device: bool = False,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device)
+        super().__init__(batch_size, shuffle, seed, on_device, folds, fold)
         self.n_samples, self._n_features = n_samples, n_features
         self.n_informative, self.n_redundant = n_informative, n_redundant
         self.n_classes, self.random_state = n_classes, random_state
@@ -71,7 +74,8 @@ class SyntheticDataModule(InMemoryDataModule):
         x = x.astype(np.float32)
         y = y.astype(np.float32) if self.n_classes == 2 else y.astype(np.int64)
         parts = split_indices(
-            y, self.val_fraction, self.test_fraction, self.split_seed, stratify=True
+            y, self.val_fraction, self.test_fraction, self.split_seed, stratify=True,
+            folds=self.folds, fold=self.fold,
         )
         splits = {
             name: (torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))

@@ -99,8 +99,10 @@ class TabularDataModule(InMemoryDataModule):
         shuffle: bool = True,
         seed: int = 0,
         on_device: bool = False,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device)
+        super().__init__(batch_size, shuffle, seed, on_device, folds, fold)
         sources = [name for name, v in (("path", path), ("dataset", dataset), ("frame", frame))
                    if v is not None]
         if len(sources) != 1:
@@ -245,7 +247,7 @@ class TabularDataModule(InMemoryDataModule):
         try:
             parts = split_indices(
                 y, self.val_fraction, self.test_fraction, self.split_seed,
-                stratify=task != "regression",
+                stratify=task != "regression", folds=self.folds, fold=self.fold,
             )
         except ValueError as err:
             raise UserError(f"{where} ({len(df)} rows): {err}") from None

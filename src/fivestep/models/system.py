@@ -42,6 +42,12 @@ class System(L.LightningModule):
         task: "binary", "multiclass" or "regression"; `fivestep.train` fills it in
             from the data when the config leaves it null.
         num_classes: K for multi-class (2 for binary; None for regression).
+        step_batch_size: cut each training batch into optimizer steps of this many
+            rows, several steps per Lightning step (Keras' `steps_per_execution`):
+            `data.batch_size=8192 model.step_batch_size=1024` makes the same steps, on
+            the same rows in the same order, as `data.batch_size=1024`, but pays
+            Lightning's per-step hooks and bookkeeping once per 8 steps. Uses manual
+            optimization; null = one automatic step per batch.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class System(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         task: Task | None = None,
         num_classes: int | None = None,
+        step_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         if task is None:
@@ -66,6 +73,10 @@ class System(L.LightningModule):
         self.num_classes = 2 if task == "binary" else num_classes
         self.loss_fn = build_loss(loss, task) if isinstance(loss, str) else loss
         _refuse_sparse_adam(optimizer, net)
+        if step_batch_size is not None:
+            _check_step_batch_size(step_batch_size, optimizer)
+            self.automatic_optimization = False  # several optimizer steps per training_step
+        self.step_batch_size = step_batch_size
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         if task == "regression":
@@ -117,26 +128,60 @@ class System(L.LightningModule):
         target = y if self.task == "regression" else y.long()
         return loss, predictions(output.detach(), self.task), target
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, _, y = self._loss(batch)
-        # L-BFGS calls this closure many times per step (its line search tries other
-        # weights); count only the first call: the loss at the weights before the step.
-        step = (self.trainer.global_step, batch_idx) if self._trainer else None
-        if step != self._logged_step or step is None:
-            self._logged_step = step
-            rows = len(y)
-            if self._train_loss_sum is None or self._train_loss_sum.device != loss.device:
-                self._train_loss_sum = torch.zeros((), device=loss.device)
-            self._train_loss_sum += loss.detach() * rows
-            self._train_rows += rows
-            if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
-                # logged here, not in on_train_epoch_end, so callbacks see it at epoch end;
-                # under DDP the ranks' means are averaged (their shards are equal)
-                self.log("train/loss", self._train_loss_sum / self._train_rows,
-                         on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-                self._train_loss_sum.zero_()
-                self._train_rows = 0
-        return loss
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        counted = True
+        if not self.automatic_optimization:
+            self._several_steps(batch)
+        else:
+            loss, _, y = self._loss(batch)
+            # L-BFGS calls this closure many times per step (its line search tries other
+            # weights); count only the first call: the loss at the weights before the step.
+            step = (self.trainer.global_step, batch_idx) if self._trainer else None
+            counted = step != self._logged_step or step is None
+            if counted:
+                self._logged_step = step
+                self._add_train_loss(loss, len(y))
+        if counted and self._trainer and batch_idx + 1 == self.trainer.num_training_batches:
+            # the epoch's last step; logged here, not in on_train_epoch_end, so callbacks
+            # see it at epoch end; under DDP the ranks' means are averaged (equal shards)
+            self.log("train/loss", self._train_loss_sum / self._train_rows,
+                     on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+            self._train_loss_sum.zero_()
+            self._train_rows = 0
+        return None if not self.automatic_optimization else loss
+
+    def _add_train_loss(self, loss: Tensor, rows: int) -> None:
+        if self._train_loss_sum is None or self._train_loss_sum.device != loss.device:
+            self._train_loss_sum = torch.zeros((), device=loss.device)
+        self._train_loss_sum += loss.detach() * rows
+        self._train_rows += rows
+
+    def _several_steps(self, batch: tuple[Tensor, Tensor]) -> None:
+        """`batch` cut into optimizer steps of `step_batch_size` rows, each the arithmetic
+        of one automatic step: forward, loss, zero the gradients, backward, step."""
+        optimizer = self.optimizers()
+        x, y = batch
+        for x_step, y_step in zip(x.split(self.step_batch_size), y.split(self.step_batch_size),
+                                  strict=True):
+            loss, _, target = self._loss((x_step, y_step))
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            self._add_train_loss(loss, len(target))
+
+    def on_train_epoch_end(self) -> None:
+        # Lightning steps epoch schedulers itself only under automatic optimization; here,
+        # at the same point (after validation, before the next epoch), as it would.
+        if self.automatic_optimization or self.scheduler_factory is None:
+            return
+        scheduler = self.lr_schedulers()
+        if isinstance(scheduler, ReduceLROnPlateau):
+            if "val/loss" not in self.trainer.callback_metrics:
+                raise UserError("model/scheduler=plateau watches val/loss, but this run has no "
+                                "validation split; set data.val_fraction > 0")
+            scheduler.step(self.trainer.callback_metrics["val/loss"])
+        else:
+            scheduler.step()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, preds, target = self._step(batch)
@@ -175,6 +220,17 @@ class System(L.LightningModule):
         if isinstance(scheduler, ReduceLROnPlateau):
             config["monitor"] = "val/loss"
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+def _check_step_batch_size(rows: int, optimizer: OptimizerFactory) -> None:
+    """Refuse what several steps per Lightning step cannot do."""
+    if rows < 1:
+        raise UserError(f"model.step_batch_size={rows} must be a positive number of rows, or null")
+    if getattr(optimizer, "func", optimizer) is torch.optim.LBFGS:
+        raise UserError(
+            "model.step_batch_size cannot be combined with model/optimizer=lbfgs (L-BFGS "
+            "re-evaluates the loss in a closure); set model.step_batch_size=null"
+        )
 
 
 def _refuse_sparse_adam(optimizer: OptimizerFactory, net: nn.Module) -> None:
