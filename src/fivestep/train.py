@@ -45,9 +45,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if resume:
         resume.check_fits(model)
 
+    cfg = prepare_mlflow(cfg, in_place=bool(resume and resume.in_place))  # MLflow: tags, run_id
     # RunState stores the config and RNG states in every checkpoint (and restores the
     # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
-    cfg = prepare_mlflow(cfg, in_place=bool(resume and resume.in_place))  # MLflow: tags, run_id
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg), *trial_callbacks(cfg)]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = build(
