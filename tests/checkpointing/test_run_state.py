@@ -79,7 +79,8 @@ def test_plain_config_of_a_composed_run(make_cfg, tmp_path):
     assert OmegaConf.to_container(OmegaConf.create(plain)) == plain  # plain data only
 
 
-def test_on_save_checkpoint_adds_config_choices_and_rng(make_cfg, tmp_path):
+def test_on_save_checkpoint_adds_config_choices_and_rng(make_cfg, tmp_path, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     cfg = make_cfg("experiment=two_layer")
     callback = RunState(cfg)
     cfg.seed = 999  # a later change does not leak into the stored config
@@ -91,7 +92,8 @@ def test_on_save_checkpoint_adds_config_choices_and_rng(make_cfg, tmp_path):
     torch.save(checkpoint, tmp_path / "run.ckpt")
     loaded = torch.load(tmp_path / "run.ckpt", weights_only=True)
     record = loaded[KEY]
-    assert set(record) == {"config", "choices", "rng"}
+    assert set(record) == {"config", "choices", "rng", "job"}
+    assert record["job"] is None  # not written by a SLURM job
     assert record["config"]["seed"] == 0  # the experiment's seed, as composed
     assert record["config"]["paths"]["output_dir"] == str(tmp_path)
     assert "hydra" not in record["config"]

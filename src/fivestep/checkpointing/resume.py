@@ -13,6 +13,10 @@
 - with `train=false`, X's weights are what `test` evaluates.
 
 Either way a missing or unreadable X is refused before anything runs.
+
+Without `ckpt_path`, a SLURM job that was requeued (preempted, `scontrol requeue`,
+the time-limit signal) resumes from its own `last.ckpt` as above
+(`fivestep.cluster.requeued_checkpoint`).
 """
 
 import copy
@@ -26,6 +30,7 @@ from torch import nn
 
 from fivestep.checkpointing import reading
 from fivestep.checkpointing.run_state import KEY, hydra_choices
+from fivestep.cluster import requeued_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +57,16 @@ def prepare_resume(cfg: DictConfig) -> tuple[DictConfig, Resume | None]:
     `paths.output_dir` is the old run's folder and its TensorBoard loggers get
     `purge_step`; `cfg` itself is left as it was.
     """
-    if not cfg.get("ckpt_path"):
+    if cfg.get("ckpt_path"):
+        path = reading.resolve(
+            cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, hydra_choices().get("experiment")
+        )
+    elif cfg.get("train", True) and (
+        found := requeued_checkpoint(cfg.paths.output_dir, cfg.paths.log_dir, cfg.task_name)
+    ):
+        path = found  # a requeued SLURM job goes on from its own last.ckpt (fivestep.cluster)
+    else:
         return cfg, None
-    path = reading.resolve(
-        cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, hydra_choices().get("experiment")
-    )
     checkpoint = reading.load_checkpoint(path)
     if not cfg.get("train", True):
         log.info("train=false: testing the weights of %s", path)

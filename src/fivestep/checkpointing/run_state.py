@@ -7,6 +7,8 @@
   checkpoint alone;
 - `choices`: Hydra's group choices (`{"experiment": "two_layer", "data": ...}`), so
   `ckpt_path=last` can find the newest checkpoint of the same experiment;
+- `job`: the SLURM job that wrote it (`fivestep.cluster.job_record`; `None` outside
+  SLURM), so that a requeued job resumes from its own checkpoint;
 - `rng`: the states of Python's, NumPy's and torch's random generators (CPU and every
   CUDA device), as lists and tensors.
 
@@ -25,6 +27,8 @@ import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+
+from fivestep.cluster import job_record
 
 KEY = "fivestep"
 
@@ -84,12 +88,16 @@ class RunState(L.Callback):
     def __init__(self, cfg: DictConfig) -> None:
         self.config = plain_config(cfg)
         self.choices = hydra_choices()
+        self.job = job_record()
         self._rng_to_restore: dict[str, Any] | None = None
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        checkpoint[KEY] = {"config": self.config, "choices": self.choices, "rng": capture_rng()}
+        checkpoint[KEY] = {
+            "config": self.config, "choices": self.choices, "rng": capture_rng(),
+            "job": self.job,  # the SLURM job, so that a requeued job finds its own checkpoint
+        }
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]

@@ -34,7 +34,12 @@ class TensorBatches:
 
     Under DDP each rank takes every `world_size`-th row of the (shuffled) order; for
     training (`pad=True`) the order wraps around so that all ranks run the same
-    number of batches, as `DistributedSampler` does.
+    number of batches, as `DistributedSampler` does. Interleaving (not contiguous
+    blocks) keeps the arithmetic of one process: with `batch_size = B / world_size`,
+    the ranks' batches `k` together are exactly rows `[k*B, (k+1)*B)` of the order, the
+    batch `k` one process with batch `B` sees (when `world_size` divides the rows), so
+    the averaged gradients and the synced epoch loss are that process's
+    (tests/e2e/test_ddp_arithmetic.py).
 
     Args:
         tensors: e.g. `(x: (rows, features), y: (rows,))`.

@@ -101,7 +101,11 @@ class System(L.LightningModule):
         # train/loss: a running sum of loss x rows, added to every step and logged once
         # per epoch as the mean, because one `self.log` call costs more than a whole
         # step of a small net (and a torchmetrics update per step a third of one)
-        self.register_buffer("_train_loss_sum", torch.zeros(()), persistent=False)
+        # A plain tensor made on the loss's device, not a registered buffer: DDP copies
+        # rank 0's buffers to every rank before each forward (`broadcast_buffers`), which
+        # overwrote the other ranks' running sums, so the logged train/loss under DDP was
+        # mostly rank 0's (0.676 against 0.696 for one process on the same rows).
+        self._train_loss_sum: Tensor | None = None
         self._train_rows = 0
 
     def forward(self, x: Tensor) -> Tensor:
@@ -148,6 +152,8 @@ class System(L.LightningModule):
         return None if not self.automatic_optimization else loss
 
     def _add_train_loss(self, loss: Tensor, rows: int) -> None:
+        if self._train_loss_sum is None or self._train_loss_sum.device != loss.device:
+            self._train_loss_sum = torch.zeros((), device=loss.device)
         self._train_loss_sum += loss.detach() * rows
         self._train_rows += rows
 

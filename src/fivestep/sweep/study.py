@@ -5,8 +5,13 @@ resumes); a trial, which may run in another process (joblib, submitit) or on ano
 machine, reloads it from the same storage to report its per-epoch values.
 """
 
+import fcntl
+import logging
 import random
 import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,8 @@ from omegaconf import DictConfig
 from sqlalchemy.exc import SQLAlchemyError
 
 DB_NAME = "optuna.db"
+
+log = logging.getLogger(__name__)
 
 
 def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
@@ -62,3 +69,41 @@ def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:
         if frozen.number == number:
             return optuna.Trial(study, frozen._trial_id)  # Optuna has no public lookup by number
     raise KeyError(f"study {study.study_name!r} has no trial number {number}")
+
+
+@contextmanager
+def asking_alone(url: str, study_name: str) -> Iterator[None]:
+    """Hold a lock shared by every worker of study `study_name` in storage `url`.
+
+    The sweeper counts the study's trials and asks new ones inside it, so two workers
+    cannot both see "one trial left" and both ask one. Optuna has no such lock, so it
+    is taken in the storage itself: a PostgreSQL advisory lock (keyed by the study
+    name) on a connection of its own, or an exclusive `flock` on `<db>.lock` beside an
+    SQLite file. Other storages are not locked (a warning says the study may then end
+    up to `workers - 1` trials past `n_trials`).
+    """
+    key = zlib.crc32(f"fivestep-optuna:{study_name}".encode()) & 0x7FFFFFFF
+    if url.startswith("postgresql"):
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        finally:
+            engine.dispose()
+    elif url.startswith("sqlite:///"):
+        with open(f"{url.removeprefix('sqlite:///')}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    else:
+        log.warning("No lock for storage %s: workers may overshoot n_trials", url.split("@")[-1])
+        yield
+

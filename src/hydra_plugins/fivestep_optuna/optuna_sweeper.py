@@ -20,11 +20,14 @@ Hydra imports this module whenever it starts, so Optuna and fivestep.sweep are
 imported only when a sweep actually runs.
 """
 
+import contextlib
+import io
 import json
 import logging
 import math
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,28 +112,35 @@ class OptunaSweeper(Sweeper):
             self.config.optimized_metric, ", ".join(space) or "nothing",
         )
         with _ctrl_c_remembered() as interrupted:
-            self._search(study, space, fixed, sweep_dir, interrupted)
+            self._search(study, url, space, fixed, sweep_dir, interrupted)
+            _wait_for_other_workers(study, interrupted)
         _write_best(study, sweep_dir, self.config.optimized_metric)
 
     def _search(
-        self, study: Any, space: dict[str, Any], fixed: list[str], sweep_dir: Path,
+        self, study: Any, url: str, space: dict[str, Any], fixed: list[str], sweep_dir: Path,
         interrupted: threading.Event,
     ) -> None:
         """Ask, launch and tell batches of trials until the study holds `n_trials`."""
         from optuna.trial import TrialState
 
         from fivestep.sweep.space import as_override
+        from fivestep.sweep.study import asking_alone
 
         allowed_failures = math.floor(self.max_failure_rate * self.n_trials)
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
         pending: list[Any] = []  # asked, not yet told
         try:
-            while (left := self.n_trials - len(study.get_trials(states=counted))) > 0:
+            while True:
                 if interrupted.is_set():  # a Ctrl-C that Python swallowed during a trial
                     raise KeyboardInterrupt
-                pending = []
-                for _ in range(min(self.n_jobs, left)):
-                    pending.append(study.ask(space))
+                # Count and ask under a lock that every worker of this study takes: counting
+                # alone leaves a window in which two workers both see one trial left and
+                # both ask one (the study overshoots n_trials by up to workers - 1).
+                with asking_alone(url, study.study_name):
+                    left = self.n_trials - len(study.get_trials(deepcopy=False, states=counted))
+                    pending = [study.ask(space) for _ in range(min(self.n_jobs, max(left, 0)))]
+                if not pending:
+                    break
                 for group in _consecutive(pending):
                     batch = [fixed + [as_override(*kv) for kv in t.params.items()] for t in group]
                     self.validate_batch_is_legal(batch)
@@ -148,6 +158,30 @@ class OptunaSweeper(Sweeper):
             for trial in pending:
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
+
+
+def _wait_for_other_workers(
+    study: Any, interrupted: threading.Event, timeout_s: float = 3600, every_s: float = 1.0
+) -> None:
+    """Wait while other workers of the study still run trials (at most `timeout_s`).
+
+    A worker stops asking once the study holds `n_trials`, usually while another
+    worker's last trial still runs. Waiting for it means every worker writes the same,
+    final `best.yaml` and summary table; a worker that died leaving a trial RUNNING
+    only delays this one by `timeout_s`.
+    """
+    from optuna.trial import TrialState
+
+    deadline = time.monotonic() + timeout_s
+    announced = False
+    while (running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+        if interrupted.is_set() or time.monotonic() > deadline:
+            log.warning("Not waiting any longer for trials %s", [t.number for t in running])
+            return
+        if not announced:
+            log.info("Waiting for trials %s of other workers", [t.number for t in running])
+            announced = True
+        time.sleep(every_s)
 
 
 @contextmanager
@@ -195,7 +229,7 @@ def _tell(study: Any, trial: Any, ret: JobReturn) -> None:
     if ret.hydra_cfg is not None:
         trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
     if ret.status == JobStatus.FAILED:
-        error = ret._return_value  # Hydra keeps the job's exception here
+        error = _job_error(ret)
         if isinstance(error, optuna.TrialPruned):
             log.info("Trial %d pruned: %s", trial.number, error)
             study.tell(trial, state=TrialState.PRUNED)
@@ -203,13 +237,25 @@ def _tell(study: Any, trial: Any, ret: JobReturn) -> None:
         log.error("Trial %d failed: %s: %s", trial.number, type(error).__name__, error)
         study.tell(trial, state=TrialState.FAIL)
         return
-    value = ret._return_value
+    value = ret.return_value if ret.status == JobStatus.COMPLETED else None
     if not isinstance(value, int | float) or not math.isfinite(value):
         log.error("Trial %d returned %r, not a finite number: marked failed", trial.number, value)
         study.tell(trial, state=TrialState.FAIL)
         return
     log.info("Trial %d: %s with %s", trial.number, value, trial.params)
     study.tell(trial, float(value))
+
+
+def _job_error(ret: JobReturn) -> BaseException:
+    """The exception a failed job raised: Hydra's `JobReturn.return_value` re-raises it
+    (and prints "Error executing job ..." to stderr, silenced here: a pruned trial is
+    no error, and a failed one is logged by `_tell`)."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            _ = ret.return_value
+        except Exception as raised:
+            return raised
+    return RuntimeError(f"job {ret.overrides} failed without an exception")
 
 
 def _write_best(study: Any, sweep_dir: Path, metric: str) -> None:
