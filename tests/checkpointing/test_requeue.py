@@ -1,11 +1,11 @@
-"""`fivestep.cluster`: which checkpoint a requeued SLURM job resumes (SLURM's variables
-set by hand; the real scheduler is in tests/e2e/test_slurm.py)."""
+"""`fivestep.checkpointing.requeue`: which checkpoint a requeued SLURM job resumes (SLURM
+variables set by hand; the real scheduler is in tests/e2e/test_slurm.py)."""
 
 from pathlib import Path
 
 import torch
 
-from fivestep.cluster import job_record, requeued_checkpoint
+from fivestep.checkpointing.requeue import job_record, requeued_checkpoint
 
 KEY = "fivestep"
 

@@ -16,7 +16,7 @@ Either way a missing or unreadable X is refused before anything runs.
 
 Without `ckpt_path`, a SLURM job that was requeued (preempted, `scontrol requeue`,
 the time-limit signal) resumes from its own `last.ckpt` as above
-(`fivestep.cluster.requeued_checkpoint`).
+(`fivestep.checkpointing.requeue.requeued_checkpoint`).
 """
 
 import copy
@@ -29,8 +29,8 @@ from omegaconf import DictConfig, open_dict
 from torch import nn
 
 from fivestep.checkpointing import reading
+from fivestep.checkpointing.requeue import requeued_checkpoint
 from fivestep.checkpointing.run_state import KEY, hydra_choices
-from fivestep.cluster import requeued_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def prepare_resume(cfg: DictConfig) -> tuple[DictConfig, Resume | None]:
     elif cfg.get("train", True) and (
         found := requeued_checkpoint(cfg.paths.output_dir, cfg.paths.log_dir, cfg.task_name)
     ):
-        path = found  # a requeued SLURM job goes on from its own last.ckpt (fivestep.cluster)
+        path = found  # a requeued SLURM job goes on from its own last.ckpt (requeue.py)
     else:
         return cfg, None
     checkpoint = reading.load_checkpoint(path)

@@ -7,7 +7,7 @@
   checkpoint alone;
 - `choices`: Hydra's group choices (`{"experiment": "two_layer", "data": ...}`), so
   `ckpt_path=last` can find the newest checkpoint of the same experiment;
-- `job`: the SLURM job that wrote it (`fivestep.cluster.job_record`; `None` outside
+- `job`: the SLURM job that wrote it (`fivestep.checkpointing.requeue.job_record`; `None` outside
   SLURM), so that a requeued job resumes from its own checkpoint;
 - `rng`: the states of Python's, NumPy's and torch's random generators (CPU and every
   CUDA device), as lists and tensors.
@@ -28,7 +28,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from fivestep.cluster import job_record
+from fivestep.checkpointing.requeue import job_record
 
 KEY = "fivestep"
 

@@ -10,9 +10,9 @@ Instead `train()` asks `requeued_checkpoint`: on a restarted job it returns the 
 overrides) wrote before, and the run continues from it in place, in its old folder.
 
 Every checkpoint records the job it was written by (`job_record`, stored by
-`fivestep.run_state.RunState`). `last.ckpt` is written at the end of every epoch, so a
+`fivestep.checkpointing.run_state.RunState`). `last.ckpt` is written at the end of every epoch, so a
 requeue loses at most the epoch in progress, and the resumed run is bitwise the run
-that was not interrupted (see `fivestep.run_state` for the random generators).
+that was not interrupted (see `fivestep.checkpointing.run_state` for the random generators).
 Lightning's own `hpc_ckpt_<n>.ckpt` (written mid-epoch by its SIGUSR1 handler) is not
 used: a mid-epoch restart of an in-memory batch order is not exact.
 """
@@ -26,7 +26,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-KEY = "fivestep"  # the record `fivestep.run_state.RunState` writes into each checkpoint
+KEY = "fivestep"  # the record `checkpointing.run_state.RunState` writes in each checkpoint
 
 
 def slurm_job() -> str | None:
