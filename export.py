@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")
 def main(cfg: DictConfig) -> None:
-    from fivestep.entry import run  # imported here so `--help` and `--cfg` stay fast
+    from fivestep.errors import run  # imported here so `--help` and `--cfg` stay fast
     from fivestep.export import export
 
     run(export, cfg)

@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from fivestep.entry import run  # imported here so `--help` and `--cfg` stay fast
+    from fivestep.errors import run  # imported here so `--help` and `--cfg` stay fast
     from fivestep.train import train
 
     metrics = run(train, cfg)

@@ -61,7 +61,7 @@ SUITE_BUDGET_S = 60.0
 
 def compose(overrides: list[str], out_dir: Path) -> Any:
     """The run config as `train.py` composes it, writing into `out_dir`."""
-    from fivestep.compose import compose_run_config
+    from fivestep.config.compose import compose_run_config
 
     return compose_run_config(ROOT / "configs", overrides, out_dir)
 
@@ -159,8 +159,8 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     import torch
     from hydra.utils import instantiate
 
+    from fivestep.config.sizes import fill_from_data
     from fivestep.fundamentals.five_steps import train_five_steps
-    from fivestep.shapes import fill_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(seed_overrides(args.device), Path(tmp))
@@ -196,7 +196,7 @@ def plain_trainer_worker(
     import lightning as L
     from hydra.utils import instantiate
 
-    from fivestep.shapes import fill_from_data
+    from fivestep.config.sizes import fill_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(overrides, Path(tmp))
@@ -253,7 +253,7 @@ def tabular_raw_worker(args: argparse.Namespace, result: Path, index_select: boo
     from sklearn.datasets import make_classification
     from torch import nn
 
-    from fivestep.nets import TwoLayerNet
+    from fivestep.models.nets import TwoLayerNet
 
     # The same rows SyntheticDataModule makes (configs/data/synthetic.yaml defaults).
     x_np, y_np = make_classification(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import lightning as L
 
-from fivestep.compose import compose_run_config
+from fivestep.config.compose import compose_run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ["probability_chart", "loss_curves", "evaluation_figures", "parameter_histograms"]
@@ -45,7 +45,7 @@ def run(figures: bool, out: Path) -> tuple[list[float], float]:
     """Epoch durations (s) and the time from the last epoch start to train end."""
     from hydra.utils import instantiate
 
-    from fivestep.shapes import fill_from_data
+    from fivestep.config.sizes import fill_from_data
     from fivestep.train import instantiate_all
 
     overrides = ["experiment=two_layer", "callbacks.progress_bar.refresh_rate=0"]

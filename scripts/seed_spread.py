@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(experiment: str, seed: int, out: Path, extra: list[str]) -> tuple[dict, dict]:
-    from fivestep.compose import compose_run_config
+    from fivestep.config.compose import compose_run_config
     from fivestep.train import build, train
 
     overrides = [f"experiment={experiment}", f"seed={seed}", "logger=[]",

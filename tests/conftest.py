@@ -13,7 +13,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from fivestep.compose import compose_run_config
+from fivestep.config.compose import compose_run_config
 
 if TYPE_CHECKING:
     import lightning as L

@@ -14,8 +14,8 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from fivestep.checkpoints import restore
-from fivestep.checks import UserError
+from fivestep.checkpointing.reading import restore
+from fivestep.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from fivestep.checkpoints import Restored, restore
-from fivestep.checks import UserError
+from fivestep.checkpointing.reading import Restored, restore
+from fivestep.errors import UserError
 
 log = logging.getLogger(__name__)
 

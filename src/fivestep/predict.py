@@ -24,8 +24,8 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from fivestep.checkpoints import Restored, restore
-from fivestep.checks import UserError
+from fivestep.checkpointing.reading import Restored, restore
+from fivestep.errors import UserError
 
 log = logging.getLogger(__name__)
 

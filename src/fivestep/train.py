@@ -17,14 +17,15 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fivestep import checkpoints
-from fivestep.atomic_io import AtomicCheckpointIO
-from fivestep.checks import UserError, check_types
-from fivestep.hparams import log_hparams
-from fivestep.run_state import RunState, hydra_choices
-from fivestep.shapes import fill_from_data
+from fivestep.checkpointing import reading
+from fivestep.checkpointing.atomic_io import AtomicCheckpointIO
+from fivestep.checkpointing.run_state import RunState, hydra_choices
+from fivestep.config.checks import check_types
+from fivestep.config.sizes import fill_from_data
+from fivestep.errors import UserError
+from fivestep.fast.tensorboard_logger import restart_at
+from fivestep.monitoring.hparams import log_hparams
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
-from fivestep.tensorboard_logger import restart_at
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +130,10 @@ def resume_from(cfg: DictConfig) -> Resume | None:
     """
     if not cfg.get("ckpt_path") or not cfg.get("train", True):
         return None
-    path = checkpoints.resolve(
+    path = reading.resolve(
         cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, hydra_choices().get("experiment")
     )
-    checkpoint = checkpoints.load_checkpoint(path)
+    checkpoint = reading.load_checkpoint(path)
     config = checkpoint.get("fivestep", {}).get("config", {})
     written_by = config.get("paths", {}).get("output_dir")
     run_dir = path.resolve().parent.parent
@@ -162,7 +163,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: L.LightningModule = build(cfg.model)
     if resume:
-        checkpoints.check_fits(model, resume.checkpoint, resume.path)
+        reading.check_fits(model, resume.checkpoint, resume.path)
     # RunState stores the config and RNG states in every checkpoint (and restores the
     # RNGs on resume); AtomicCheckpointIO makes each checkpoint write all-or-nothing.
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg)]

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fivestep.checks import UserError
 from fivestep.data.tabular import TabularDataModule
+from fivestep.errors import UserError
 
 
 def mixed_frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import torch
 
 from fivestep.fundamentals import five_steps
 from fivestep.fundamentals.five_steps import EPOCHS, LR, PLOT, SEED, seed_data, train_five_steps
-from fivestep.nets import TwoLayerNet
+from fivestep.models.nets import TwoLayerNet
 
 from .conftest import assert_every_step_printed, shown_by
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fivestep.checks import UserError
+from fivestep.errors import UserError
 from fivestep.fundamentals import matrices
 from fivestep.fundamentals.matrices import invert, matmul_by_hand
 

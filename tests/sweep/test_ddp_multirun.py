@@ -7,9 +7,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from fivestep.shapes import fill_from_data
+from fivestep.config.sizes import fill_from_data
 
-from ..test_cli import run_cli
+from ..cli import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from fivestep.checks import UserError
+from fivestep.errors import UserError
 from fivestep.sweep.space import as_override, search_space
 
 

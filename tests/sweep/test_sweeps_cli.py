@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..cli import run_cli
 from ..conftest import ROOT
-from ..test_cli import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fivestep.checks import UserError
+from fivestep.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
-from fivestep.data.in_memory import InMemoryDataModule
+from fivestep.data.base import InMemoryDataModule
 from fivestep.data.split import split_indices
 
 

@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from fivestep.checks import UserError
 from fivestep.data import prepared as prep
+from fivestep.data.base import InMemoryDataModule
 from fivestep.data.batches import BlockBatches, TensorBatches
-from fivestep.data.in_memory import InMemoryDataModule
-from fivestep.data.prepared import Columns, FrameColumns, Prepared, level_name
+from fivestep.data.prepared import Columns, FrameColumns, Prepared
 from fivestep.data.split import split_assignment
+from fivestep.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     from rich.console import Console
     from rich.rule import Rule
 
-    from fivestep.checks import UserError
+    from fivestep.errors import UserError
     from fivestep.fundamentals.lesson import Lesson
 
     # The lessons' tensors are tiny: a second thread only adds synchronisation, and on

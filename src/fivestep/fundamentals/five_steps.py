@@ -5,7 +5,7 @@ test (`tests/test_parity.py`) trains the same network through Lightning and chec
 that every epoch's loss matches it; the lesson (`run`) trains the article's network
 with it and shows the probabilities before and after. In Lightning, `training_step`
 is steps 2-3, `configure_optimizers` supplies the optimizer, and the Trainer does
-steps 1, 4 and 5 (`fivestep.modules.Classifier`).
+steps 1, 4 and 5 (`fivestep.models.system.Classifier`).
 """
 
 from collections.abc import Callable
@@ -19,7 +19,7 @@ from sklearn.datasets import make_classification
 from torch import Tensor, nn
 
 from fivestep.fundamentals.lesson import Lesson
-from fivestep.nets import TwoLayerNet
+from fivestep.models.nets import TwoLayerNet
 
 
 def seed_data(

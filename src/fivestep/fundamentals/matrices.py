@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from fivestep.checks import UserError
+from fivestep.errors import UserError
 from fivestep.fundamentals.lesson import Lesson
 
 TITLE = "matrices: 2-D tensor mathematics"

@@ -22,7 +22,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from fivestep.checks import UserError
+from fivestep.errors import UserError
 
 _PLAIN = (type(None), bool, int, float, str)
 

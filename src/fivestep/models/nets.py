@@ -1,0 +1,128 @@
+"""Plain `nn.Module` architectures. They return logits (or raw values for regression);
+the LightningModule that trains them owns the loss, the activation of the output and
+the metrics. No Lightning import here, so a net can be used in any PyTorch code."""
+
+from torch import Tensor, nn
+
+from fivestep.errors import UserError
+
+
+class TwoLayerNet(nn.Module):
+    """The seed's network: two ReLU hidden layers and a linear output.
+
+    With the defaults this is the article's 5 -> 8 -> 4 -> 1 classifier. The article
+    ends with a sigmoid; here the output stays a logit and the system applies
+    `sigmoid` for probabilities while the loss uses the numerically stable
+    `BCEWithLogitsLoss`, which equals sigmoid followed by `BCELoss`.
+
+    Args:
+        in_features: number of input columns.
+        hidden1: width of the first hidden layer.
+        hidden2: width of the second hidden layer.
+        out_features: 1 for a binary or regression target, K for K classes.
+    """
+
+    def __init__(
+        self, in_features: int = 5, hidden1: int = 8, hidden2: int = 4, out_features: int = 1
+    ) -> None:
+        super().__init__()
+        self.hidden1 = nn.Linear(in_features, hidden1)
+        self.hidden2 = nn.Linear(hidden1, hidden2)
+        self.output = nn.Linear(hidden2, out_features)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, in_features)` -> logits `(batch, out_features)`."""
+        x = self.relu(self.hidden1(x))
+        x = self.relu(self.hidden2(x))
+        return self.output(x)
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+}
+
+
+class MLP(nn.Module):
+    """A general multi-layer perceptron: `Linear -> activation -> dropout` per hidden
+    layer, then a linear output.
+
+    Args:
+        in_features: number of input columns.
+        hidden: widths of the hidden layers, e.g. `[64, 32]`; `[]` = a linear model
+            (logistic regression with a binary loss).
+        out_features: 1 for a binary or regression target, K for K classes.
+        activation: one of `ACTIVATIONS` ("relu", "tanh", "gelu", ...).
+        dropout: dropout probability after each hidden activation (0 = none).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: list[int] | tuple[int, ...] = (64, 32),
+        out_features: int = 1,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise UserError(
+                f"model.net.activation={activation!r} is not known; pick one of "
+                f"{sorted(ACTIVATIONS)}"
+            )
+        layers: list[nn.Module] = []
+        width = in_features
+        for size in hidden:
+            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, out_features))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, in_features)` -> `(batch, out_features)`."""
+        return self.layers(x)
+
+
+class FunkyNet(TwoLayerNet):
+    """The seed code's "funky" network: the layers of `TwoLayerNet`, but the first
+    hidden layer's pre-activation goes through ReLU and tanh in parallel and the two
+    are summed. It shows that `forward` is plain Python: any wiring of tensors is a
+    network, and autograd follows it. Arguments as `TwoLayerNet`'s.
+    """
+
+    def __init__(
+        self, in_features: int = 5, hidden1: int = 8, hidden2: int = 4, out_features: int = 1
+    ) -> None:
+        super().__init__(in_features, hidden1, hidden2, out_features)
+        self.tanh = nn.Tanh()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, in_features)` -> `(batch, out_features)`."""
+        z = self.hidden1(x)
+        x = self.relu(z) + self.tanh(z)  # two activations in parallel, summed
+        x = self.relu(self.hidden2(x))
+        return self.output(x)
+
+
+class RegressionNet(TwoLayerNet):
+    """The seed code's regression network: 20 inputs -> 40 -> 40 -> 1, ReLU between;
+    `TwoLayerNet`'s layers and forward with the seed code's regression sizes.
+
+    Args:
+        in_features: number of input columns (20 in the seed).
+        hidden1: width of the first hidden layer.
+        hidden2: width of the second hidden layer.
+        out_features: number of regression outputs.
+    """
+
+    def __init__(
+        self, in_features: int = 20, hidden1: int = 40, hidden2: int = 40, out_features: int = 1
+    ) -> None:
+        super().__init__(in_features, hidden1, hidden2, out_features)

@@ -1,0 +1,56 @@
+"""`fivestep.train.train(cfg)` end to end on the real configs, in process."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fivestep.errors import UserError
+from fivestep.train import train
+
+
+def test_fast_dev_run_trains_validates_and_tests(make_cfg, tmp_path):
+    cfg = make_cfg("experiment=two_layer", "++trainer.fast_dev_run=true", "logger=[]")
+    metrics = train(cfg)
+    for key in ("train/loss", "val/loss", "val/acc", "val/auroc", "val/f1", "val/acc_best"):
+        assert key in metrics
+    for key in ("test/loss", "test/acc", "test/auroc", "test/f1"):
+        assert key in metrics
+
+
+def test_short_run_leaves_checkpoints_events_and_learns(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "experiment=two_layer",
+        "trainer.max_epochs=30",
+        "callbacks.progress_bar.refresh_rate=0",
+    )
+    metrics = train(cfg)
+    ckpts = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts and len(ckpts) == 2
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 29
+    assert metrics["val/acc_best"] >= metrics["val/acc"]
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    written = json.loads((tmp_path / "metrics.json").read_text())  # what sweeps read back
+    assert written["metrics"] == metrics
+    assert Path(written["best_checkpoint"]).name in ckpts
+
+
+def test_wrong_value_type_is_refused_by_name_before_training(make_cfg, tmp_path):
+    cfg = make_cfg("experiment=two_layer", "trainer.max_epochs=abc")
+    with pytest.raises(UserError, match=r"trainer\.max_epochs='abc'.*int"):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_wrong_type_inside_a_nested_target_is_named(make_cfg):
+    cfg = make_cfg("experiment=two_layer", "model.net.hidden1=wide")
+    with pytest.raises(UserError, match=r"model\.net\.hidden1='wide'"):
+        train(cfg)
+
+
+def test_output_dir_is_the_tmp_run_folder(make_cfg, tmp_path):
+    cfg = make_cfg()
+    assert Path(cfg.paths.output_dir) == tmp_path
