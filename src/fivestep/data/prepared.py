@@ -93,13 +93,14 @@ class ParquetColumns(Columns):
     def column(self, name: str) -> pd.Series:
         import pyarrow.parquet as pq
 
-        table = pq.read_table(self.path, columns=[name])
+        table = pq.read_table(self.path, columns=[name], use_threads=False)
         return _arrow_series(table, name)
 
     def blocks(self, names: list[str], rows: int = BLOCK_ROWS) -> Iterator[pd.DataFrame]:
         import pyarrow as pa
 
-        for batch in self.file.iter_batches(batch_size=rows, columns=names):
+        # one thread: on a busy machine pyarrow's thread pool cost 8x (0.87 s vs 0.10 s, 1M x 20)
+        for batch in self.file.iter_batches(batch_size=rows, columns=names, use_threads=False):
             table = pa.Table.from_batches([batch])
             yield pd.DataFrame({n: _arrow_series(table, n) for n in names}, copy=False)
 
@@ -121,6 +122,10 @@ def _arrow_series(table: Any, name: str) -> pd.Series:
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
         return pd.Series(pd.Categorical.from_codes(codes, categories=levels[order]), name=name)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        if column.null_count:  # as pandas reads them: NaN in a float column
+            column = column.cast(pa.float64())
+        return pd.Series(column.to_numpy(), name=name, copy=False)  # no pandas conversion
     return table.select([name]).to_pandas()[name]
 
 
