@@ -383,6 +383,7 @@ def publish(staging: Path, prepared: Prepared, final: Path, info: dict[str, Any]
     torch.save(prepared.state, staging / "state.pt")
     (staging / "meta.json").write_text(json.dumps({"counts": list(prepared.counts), **info},
                                                   indent=1, default=str))
+    staging.chmod(0o755)  # mkdtemp made it private
     try:
         os.rename(staging, final)
     except OSError:  # another process published the same key first: use that one
