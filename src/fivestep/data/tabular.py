@@ -349,25 +349,44 @@ class TabularDataModule(InMemoryDataModule):
         counts = tuple(int(c) for c in np.bincount(assign, minlength=3))
         train = assign == 0
 
-        # 2. statistics of the training rows, one column at a time
-        state = self._fit(source, numeric, categorical, train, counts[0], where)
-        state.update(task=task, target=target, features=list(features),
-                     label_names=label_names)
-        if task == "regression":
-            shift, scale = _scaling(codes[train].astype(np.float64), self.target_scaling)
-            state["target_shift"], state["target_scale"] = shift, scale
-        del train
-
-        # 3. the float32 matrix, written block by block in split order
-        width = len(state["feature_names"])
+        # 2. the levels of the categorical columns (they size the matrix)
+        train = assign == 0
+        levels = self._fit_levels(source, categorical, train, where)
+        names = list(numeric) + [f"{c}={level}" for c in categorical for level in levels[c]]
+        width = len(names)
         self.memory_mapped = self._want_mmap(n, width)
         final = self._cache_path()
         staging = prep.staging_dir(self.cache_dir, final.name) if (
             final is not None) else None
         try:
+            # 3. numeric statistics on the training rows, one column at a time; in memory
+            # each column is encoded into the matrix as soon as it is fitted (one read of
+            # the file); memory-mapped, the matrix is written afterwards by blocks of rows
             x = prep.allocate((n, width), np.float32, staging, "x")
-            needed = [*numeric, *categorical]
-            prep.write_rows(source, needed, assign, state, x, where)
+            by_column = not self.memory_mapped
+            median, shift, scale = self._fit_numeric(source, numeric, assign, counts, where,
+                                                     x if by_column else None)
+            state: dict[str, Any] = {
+                "version": 1, "task": task, "target": target, "features": list(features),
+                "numeric": list(numeric), "categorical": levels,
+                "label_names": label_names, "missing": self.missing, "scaling": self.scaling,
+                "median": torch.from_numpy(median), "shift": torch.from_numpy(shift),
+                "scale": torch.from_numpy(scale), "feature_names": names,
+            }
+            if task == "regression":
+                t_shift, t_scale = _scaling(codes[train].astype(np.float64),
+                                            self.target_scaling)
+                state["target_shift"], state["target_scale"] = t_shift, t_scale
+            del train
+            if by_column:
+                base = len(numeric)
+                for column in categorical:
+                    width_c = len(levels[column])
+                    idx = prep.level_codes(source.column(column), levels[column])
+                    prep.write_by_split(x, idx, assign, base, onehot=width_c)
+                    base += width_c
+            else:
+                prep.write_rows(source, [*numeric, *categorical], assign, state, x, where)
             y = prep.allocate((n,), np.float32 if task != "multiclass" else np.int64,
                               staging, "y")
             start = 0
@@ -391,31 +410,45 @@ class TabularDataModule(InMemoryDataModule):
                 shutil.rmtree(staging, ignore_errors=True)
             raise
 
-    def _fit(self, source: Columns, numeric: list[str], categorical: list[str],
-             train: np.ndarray, n_train: int, where: str) -> dict[str, Any]:
-        """Median, shift and scale of each numeric column and the levels of each
-        categorical one, from the training rows; unusable columns refused by name."""
+    def _fit_levels(self, source: Columns, categorical: list[str], train: np.ndarray,
+                    where: str) -> dict[str, list[str]]:
+        """The sorted level names of each categorical column in the training rows."""
+        levels: dict[str, list[str]] = {}
+        for column in categorical:
+            values = source.column(column)
+            prep.refuse_unusable(column, where, source.n_rows, int(values.isna().sum()), 0)
+            levels[column] = sorted(prep.present_levels(values, train))
+        return levels
+
+    def _fit_numeric(self, source: Columns, numeric: list[str], assign: np.ndarray,
+                     counts: tuple[int, int, int], where: str, x: np.ndarray | None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Median, shift and scale of each numeric column from the training rows
+        (float32, as the state keeps them); unusable columns are refused by name. With
+        `x`, each column is also encoded into its column of `x` (split order)."""
         median = np.zeros(len(numeric), dtype=np.float32)
         shift = np.zeros(len(numeric), dtype=np.float32)
         scale = np.ones(len(numeric), dtype=np.float32)
-        gaps: dict[str, int] = {}
+        train = assign == 0
         for j, column in enumerate(numeric):
-            values = np.empty(n_train)
+            if x is not None:  # the whole column at once: it is encoded right after
+                whole = prep.numeric_values(source.column(column), column, where)
+                blocks: Any = [whole]
+            else:
+                whole = None
+                blocks = (prep.numeric_values(b[column], column, where)
+                          for b in source.blocks([column], rows=1 << 22))
+            values = np.empty(counts[0])
             k = start = n_missing = n_inf = 0
-            for block in source.blocks([column], rows=1 << 22):
-                v = prep.numeric_values(block[column], column, where)
-                rows = train[start : start + len(v)]
-                nan = np.isnan(v)
-                n_missing += int(np.count_nonzero(nan))
+            for v in blocks:
+                n_missing += int(np.count_nonzero(np.isnan(v)))
                 n_inf += int(np.count_nonzero(np.isinf(v)))
-                kept = v[rows]
+                kept = v[train[start : start + len(v)]]
                 values[k : k + len(kept)] = kept
                 k += len(kept)
                 start += len(v)
-                del v, nan, kept
+                del v, kept
             prep.refuse_unusable(column, where, source.n_rows, n_missing, n_inf)
-            if n_missing:
-                gaps[column] = n_missing
             nan = np.isnan(values)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN training rows
@@ -423,38 +456,13 @@ class TabularDataModule(InMemoryDataModule):
             median[j] = 0.0 if np.isnan(m) else m
             values[nan] = median[j]
             del nan
-            s, c = _scaling(values, self.scaling)
-            shift[j], scale[j] = s, c
+            shift[j], scale[j] = _scaling(values, self.scaling)
             del values
-        if gaps and self.missing == "reject":
-            raise UserError(
-                f"{where} has missing values in {gaps} and data.missing=reject; fill them, "
-                "or set data.missing=impute (training median)"
-            )
-        levels: dict[str, list[str]] = {}
-        for column in categorical:
-            found: set[str] = set()
-            start = n_missing = 0
-            for block in source.blocks([column], rows=1 << 22):
-                values = block[column]
-                n_missing += int(values.isna().sum())
-                found |= prep.present_levels(values, train[start : start + len(values)])
-                start += len(values)
-            prep.refuse_unusable(column, where, source.n_rows, n_missing, 0)
-            levels[column] = sorted(found)
-        return {
-            "version": 1,
-            "numeric": list(numeric),
-            "categorical": levels,
-            "missing": self.missing,
-            "scaling": self.scaling,
-            "median": torch.from_numpy(median),
-            "shift": torch.from_numpy(shift),
-            "scale": torch.from_numpy(scale),
-            "feature_names": list(numeric) + [
-                f"{c}={level}" for c in categorical for level in levels[c]
-            ],
-        }
+            if whole is not None:
+                prep.scale_column(whole, median[j], shift[j], scale[j])
+                prep.write_by_split(x, whole, assign, j)
+                del whole
+        return median, shift, scale
 
     def _where(self) -> str:
         if self.path is not None:
