@@ -181,13 +181,20 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, list[Any], list[str | None
     """`(codes, distinct values, their level names)`: codes index the distinct values,
     -1 where missing. Python runs once per distinct value, never per row."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy().astype(np.int64)
+        codes = values.cat.codes.to_numpy().astype(np.int32)
         uniques = list(values.cat.categories)
     else:
         codes, found = pd.factorize(values, use_na_sentinel=True)
-        codes = codes.astype(np.int64, copy=False)
+        codes = codes.astype(np.int32)  # half the memory of pandas' int64 codes
         uniques = list(found)
     return codes, uniques, [level_name(v) for v in uniques]
+
+
+def used(codes: np.ndarray, count: int) -> np.ndarray:
+    """Which of `count` codes occur in `codes` (-1 = missing is ignored)."""
+    if count <= 64:  # a few classes: one comparison each, no copy of the codes
+        return np.array([bool((codes == k).any()) for k in range(count)], dtype=bool)
+    return np.bincount(codes[codes >= 0], minlength=count) > 0
 
 
 def level_codes(values: pd.Series, levels: list[str]) -> np.ndarray:
@@ -195,7 +202,7 @@ def level_codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     codes, _, names = factorize(values)
     where = {name: i for i, name in enumerate(levels)}
     table = np.array([where.get(n, -1) if n is not None else -1 for n in names] + [-1],
-                     dtype=np.int64)
+                     dtype=np.int32)
     return table[codes]  # code -1 picks the last entry: -1
 
 
@@ -304,6 +311,21 @@ def write_by_split(x: np.ndarray, values: np.ndarray, assign: np.ndarray, column
         start += len(part)
 
 
+def write_columns(x: np.ndarray, columns: list[np.ndarray], rows_by_split: list[np.ndarray],
+                  first: int, tile: int = 1 << 16) -> None:
+    """Columns `first ..` of `x` (split order) from whole encoded columns (source order),
+    written in tiles of whole rows, so each tile of the matrix is touched once."""
+    start = 0
+    for rows in rows_by_split:
+        for t in range(0, len(rows), tile):
+            r = rows[t : t + tile]
+            block = np.empty((len(r), len(columns)), dtype=x.dtype)
+            for g, column in enumerate(columns):
+                block[:, g] = column[r]
+            x[start + t : start + t + len(r), first : first + len(columns)] = block
+        start += len(rows)
+
+
 # ----------------------------------------------------------------------------- prepared
 
 
@@ -364,9 +386,15 @@ def by_split(values: np.ndarray, assign: np.ndarray) -> np.ndarray:
 
 
 def source_rows(assign: np.ndarray) -> np.ndarray:
-    """The source row number of each row of the prepared matrix."""
-    kind = np.int32 if len(assign) < 2**31 else np.int64
-    return np.argsort(assign, kind="stable").astype(kind, copy=False)
+    """The source row number of each row of the prepared matrix (train, val, test)."""
+    rows = np.empty(len(assign), dtype=np.int32 if len(assign) < 2**31 else np.int64)
+    start = 0
+    for s in range(3):
+        idx = np.flatnonzero(assign == s)
+        rows[start : start + len(idx)] = idx
+        start += len(idx)
+        del idx
+    return rows
 
 
 # ----------------------------------------------------------------------------- the cache

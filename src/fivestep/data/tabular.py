@@ -430,6 +430,12 @@ class TabularDataModule(InMemoryDataModule):
         shift = np.zeros(len(numeric), dtype=np.float32)
         scale = np.ones(len(numeric), dtype=np.float32)
         train = assign == 0
+        # in memory, encoded columns are written a group at a time, in tiles of whole rows:
+        # a quarter of the columns per group (4 passes over the matrix, not one per column)
+        group = max(1, -(-len(numeric) // 4))
+        rows_by_split = [np.flatnonzero(assign == s).astype(np.int64) for s in range(3)] \
+            if x is not None else []
+        done: list[np.ndarray] = []
         for j, column in enumerate(numeric):
             if x is not None:  # the whole column at once: it is encoded right after
                 whole = prep.numeric_values(source.column(column), column, where)
@@ -459,9 +465,12 @@ class TabularDataModule(InMemoryDataModule):
             shift[j], scale[j] = _scaling(values, self.scaling)
             del values
             if whole is not None:
-                prep.scale_column(whole, median[j], shift[j], scale[j])
-                prep.write_by_split(x, whole, assign, j)
+                done.append(prep.scale_column(whole, median[j], shift[j], scale[j])
+                            .astype(np.float32))
                 del whole
+                if len(done) == group or j == len(numeric) - 1:
+                    prep.write_columns(x, done, rows_by_split, j + 1 - len(done))
+                    done = []
         return median, shift, scale
 
     def _where(self) -> str:
@@ -558,11 +567,21 @@ def _infer_task(y: pd.Series, dataset: str | None) -> Task:
     if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
         levels = y.nunique()
         return "binary" if levels <= 2 else "multiclass"
-    values = y.to_numpy(dtype=float)
-    if np.all(values == np.round(values)) and y.nunique() <= MAX_CLASSES:
+    if _integral(y) and y.nunique() <= MAX_CLASSES:
         levels = y.nunique()
         return "binary" if levels <= 2 else "multiclass"
     return "regression"
+
+
+def _integral(y: pd.Series) -> bool:
+    """Whether every value is a whole number (checked in slices: no float64 copy of a
+    100M-row column)."""
+    if pd.api.types.is_integer_dtype(y):
+        return True
+    values = y.to_numpy()
+    step = 1 << 22
+    return all(bool(np.all(np.floor(v) == v)) for v in (
+        values[i : i + step].astype(np.float64) for i in range(0, len(values), step)))
 
 
 def _encode_labels(
@@ -578,17 +597,17 @@ def _encode_labels(
                             "but the task is regression; fix the value or set data.task")
         return values.to_numpy(np.float32), None
     codes, uniques, level = prep.factorize(y)
-    used = np.bincount(codes[codes >= 0], minlength=len(uniques)) > 0
+    used = prep.used(codes, len(uniques))
     if isinstance(y.dtype, pd.CategoricalDtype):
         order = [i for i in range(len(uniques)) if used[i]]
         names = [str(uniques[i]) for i in order]
         position = dict(zip(order, range(len(order)), strict=True))
-        table = np.array([position.get(i, -1) for i in range(len(uniques))], dtype=np.int64)
+        table = np.array([position.get(i, -1) for i in range(len(uniques))], dtype=np.int32)
     else:
         order = sorted(range(len(uniques)), key=lambda i: (str(type(uniques[i])), uniques[i]))
         names = list(dict.fromkeys(level[i] for i in order))
         index = {name: i for i, name in enumerate(names)}
-        table = np.array([index[n] for n in level], dtype=np.int64)
+        table = np.array([index[n] for n in level], dtype=np.int32)
     if len(names) < 2:
         raise UserError(
             f"target {target!r} of {where} has only one class ({names[0]!r}); a classifier "
@@ -616,7 +635,7 @@ def _column_kinds(
             continue
         s = source.column(column)
         codes, uniques, _ = prep.factorize(s)
-        used = np.bincount(codes[codes >= 0], minlength=len(uniques)) > 0
+        used = prep.used(codes, len(uniques))
         present = [u for u, k in zip(uniques, used, strict=True) if k]
         as_number = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
         if as_number.notna().any():
