@@ -337,13 +337,15 @@ def write_table(path: Path, rows: int, features: int, dtype: str = "float64",
     names = [f"x{i}" for i in range(features)]
     schema = pa.schema([*(pa.field(n, dtype) for n in names), pa.field("target", pa.int8())])
     weights = np.array([1.5, -1.0, 0.5])[: min(3, features)]
-    with pq.ParquetWriter(tmp, schema) as writer:
+    # no dictionary encoding (random floats have no repeats: pyarrow would try, then give
+    # up, for every column chunk) and snappy: the writer keeps up with the generator
+    with pq.ParquetWriter(tmp, schema, use_dictionary=False, compression="snappy") as writer:
         for i, start in enumerate(range(0, rows, chunk)):
             n = min(chunk, rows - start)
             rng = np.random.default_rng([seed, i])
-            x = rng.standard_normal((n, features), dtype=np.float32)
-            logit = x[:, : len(weights)] @ weights + rng.standard_normal(n, dtype=np.float32)
-            columns = [pa.array(x[:, j].astype(dtype)) for j in range(features)]
+            x = rng.standard_normal((features, n), dtype=np.float32)  # a row per column
+            logit = weights @ x[: len(weights)] + rng.standard_normal(n, dtype=np.float32)
+            columns = [pa.array(x[j].astype(dtype, copy=False)) for j in range(features)]
             columns.append(pa.array((logit > 0).astype(np.int8)))
             writer.write_table(pa.Table.from_arrays(columns, schema=schema),
                                row_group_size=chunk)
