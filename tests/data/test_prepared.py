@@ -36,7 +36,12 @@ def test_a_cache_hit_gives_the_same_arrays_and_a_change_prepares_again(tmp_path,
     df.to_parquet(path) if suffix == ".parquet" else df.to_csv(path, index=False)
     first = module(path, cache)
     assert not first.cache_hit and len(list(cache.glob("tabular-*"))) == 1
-    again = module(path, cache)
+    def no_preparing(self):
+        raise AssertionError("a cache hit must not read the file again")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TabularDataModule, "_prepare", no_preparing)
+        again = module(path, cache)
     assert again.cache_hit
     for name in ("train", "val", "test", "all"):
         for a, b in zip(first.splits[name], again.splits[name], strict=True):
