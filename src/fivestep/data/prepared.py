@@ -425,7 +425,7 @@ def load_prepared(directory: Path) -> Prepared | None:
 
 def staging_dir(cache_dir: Path, key: str) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".tabular-{key}.", dir=cache_dir))
+    return Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
 
 
 def publish(staging: Path, prepared: Prepared, final: Path, info: dict[str, Any]) -> Prepared:
