@@ -21,11 +21,16 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def __init__(
         self, batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
-        on_device: bool = False,
+        on_device: bool = False, steps_per_batch: int = 1,
     ) -> None:
         super().__init__()
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.on_device = on_device
+        if int(steps_per_batch) < 1:
+            from fivestep.errors import UserError
+
+            raise UserError(f"data.steps_per_batch={steps_per_batch} must be 1 or more")
+        self.steps_per_batch = int(steps_per_batch)
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
 
     def move_to_device(self) -> None:
@@ -43,6 +48,7 @@ class InMemoryDataModule(L.LightningDataModule):
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
             pad=train,
+            steps_per_batch=self.steps_per_batch if train else 1,
         )
 
     def train_dataloader(self) -> TensorBatches:

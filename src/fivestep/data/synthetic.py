@@ -37,8 +37,9 @@ class SyntheticDataModule(InMemoryDataModule):
         shuffle: bool = True,
         seed: int = 0,
         on_device: bool = False,
+        steps_per_batch: int = 1,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device)
+        super().__init__(batch_size, shuffle, seed, on_device, steps_per_batch)
         self.n_samples, self.n_features = n_samples, n_features
         self.n_informative, self.n_redundant = n_informative, n_redundant
         self.n_classes, self.random_state = n_classes, random_state

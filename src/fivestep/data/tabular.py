@@ -119,8 +119,9 @@ class TabularDataModule(InMemoryDataModule):
         mmap: bool | str = "auto",
         mmap_above_gb: float = 4.0,
         block_batches: int = 64,
+        steps_per_batch: int = 1,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device)
+        super().__init__(batch_size, shuffle, seed, on_device, steps_per_batch)
         sources = [name for name, v in (("path", path), ("dataset", dataset), ("frame", frame))
                    if v is not None]
         if len(sources) != 1:
@@ -483,6 +484,9 @@ class TabularDataModule(InMemoryDataModule):
     def train_dataloader(self) -> TensorBatches | BlockBatches:
         if not self.memory_mapped:
             return super().train_dataloader()
+        if self.steps_per_batch > 1:
+            raise UserError("data.steps_per_batch > 1 works with tables in memory; "
+                            "set data.mmap=false or data.steps_per_batch=1")
         trainer = self.trainer
         return BlockBatches(
             self.splits["train"], batch_size=self.batch_size, shuffle=self.shuffle,

@@ -54,6 +54,7 @@ class System(L.LightningModule):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
+        self._automatic = True
         if task is None:
             raise UserError(
                 "model.task is null; it is filled in from the data by fivestep.train, "
@@ -123,7 +124,81 @@ class System(L.LightningModule):
         target = y if self.task == "regression" else y.long()
         return loss, self._predictions(output.detach()), target
 
+    # ------------------------------------------------------ several steps per batch
+    # With `data.steps_per_batch=K` a training batch holds K batches stacked, `(K, B, ...)`,
+    # and training_step runs K optimizer steps on it (manual optimization): each step is
+    # today's arithmetic (zero_grad, forward, loss, backward, step), but Lightning's
+    # per-step cost is paid once per K steps.
+
+    def _steps_per_batch(self) -> int:
+        trainer = self._trainer
+        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        return int(getattr(datamodule, "steps_per_batch", 1) or 1)
+
+    @property  # type: ignore[override]
+    def automatic_optimization(self) -> bool:
+        if self._steps_per_batch() == 1:
+            return self._automatic
+        # Lightning reads this first when it checks the loop's configuration: refuse
+        # here, in our words, what manual optimization cannot honour
+        self._refuse_what_steps_per_batch_cannot_do(None, None)
+        return False
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:
+        self._automatic = value
+
+    def _refuse_what_steps_per_batch_cannot_do(self, optimizer: Any, scheduler: Any) -> None:
+        k = self._steps_per_batch()
+        if k == 1:
+            return
+        trainer = self._trainer
+        reasons = []
+        if trainer is None:
+            return
+        if trainer.accumulate_grad_batches != 1:
+            reasons.append(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches}")
+        if trainer.gradient_clip_val:
+            reasons.append(f"trainer.gradient_clip_val={trainer.gradient_clip_val}")
+        if isinstance(optimizer, torch.optim.LBFGS):
+            reasons.append("model/optimizer=lbfgs (it re-evaluates the loss in each step)")
+        if isinstance(scheduler, ReduceLROnPlateau):
+            reasons.append("a ReduceLROnPlateau scheduler")
+        if reasons:
+            raise UserError(
+                f"data.steps_per_batch={k} runs {k} optimizer steps in one training step and "
+                f"cannot be combined with {', '.join(reasons)}; set data.steps_per_batch=1"
+            )
+
+    def _manual_steps(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        optimizer = self.optimizers()
+        xs, ys = batch
+        total = torch.zeros((), device=xs.device)
+        for x, y in zip(xs, ys, strict=True):
+            optimizer.zero_grad()
+            loss, _, target = self._loss((x, y))
+            self.manual_backward(loss)
+            optimizer.step()
+            total = total + loss.detach() * len(target)
+        self._train_loss_sum += total
+        self._train_rows += xs.shape[0] * xs.shape[1]
+        return total / (xs.shape[0] * xs.shape[1])
+
+    def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization:  # epoch schedulers: stepped here by hand
+            scheduler = self.lr_schedulers()
+            if scheduler is not None:
+                scheduler.step()
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        if not self.automatic_optimization:
+            loss = self._manual_steps(batch)
+            if batch_idx + 1 == self.trainer.num_training_batches:
+                self.log("train/loss", self._train_loss_sum / self._train_rows,
+                         on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+                self._train_loss_sum.zero_()
+                self._train_rows = 0
+            return loss
         loss, _, y = self._loss(batch)
         # L-BFGS calls this closure many times per step (its line search tries other
         # weights); count only the first call: the loss at the weights before the step.
@@ -173,8 +248,12 @@ class System(L.LightningModule):
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
+            if self._trainer is not None:
+                self._refuse_what_steps_per_batch_cannot_do(optimizer, None)
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
+        if self._trainer is not None:
+            self._refuse_what_steps_per_batch_cannot_do(optimizer, scheduler)
         config: dict[str, Any] = {"scheduler": scheduler, "interval": "epoch"}
         if isinstance(scheduler, ReduceLROnPlateau):
             config["monitor"] = "val/loss"
