@@ -144,3 +144,22 @@ def test_transform_refuses_inf_and_an_empty_column(tmp_path):
         dm.transform(rows.assign(x2=np.nan))
     one = dm.transform(rows.iloc[:1].assign(x2=np.nan))  # one row with a gap: imputed
     assert not torch.isnan(one).any()
+
+
+def test_only_the_columns_used_are_read(tmp_path):
+    """A column left out of data.features is never read: here one pandas could not
+    turn into features (timestamps) does not stop the run, and is named when used."""
+    df = table().assign(when=pd.date_range("2020-01-01", periods=400, freq="h"))
+    path = tmp_path / "t.parquet"
+    df.to_parquet(path)
+    dm = TabularDataModule(path=str(path), target="y", features=["x0", "x1", "city"])
+    dm.setup()
+    assert dm.feature_names[:2] == ["x0", "x1"]
+    with pytest.raises(UserError, match=r"column 'when' .* type timestamp.*data\.features"):
+        TabularDataModule(path=str(path), target="y").setup()
+    df.drop(columns="when").assign(note=["text, with a comma"] * 400).to_csv(
+        tmp_path / "t.csv", index=False)
+    dm = TabularDataModule(path=str(tmp_path / "t.csv"), target="y", features=["x2"])
+    dm.setup()
+    assert dm.feature_names == ["x2"]
+    assert set(dm._columns().frame.columns) == {"x2", "y"}  # pandas read only these
