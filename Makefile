@@ -2,29 +2,53 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# The torch release setup installs; `make setup TORCH_VERSION=...` replaces a different one
+# in an existing .venv. TORCH_INDEX: a package index to take torch from (e.g. one of
+# PyTorch's CUDA indexes); empty = your own pip configuration. TORCH_DEVICE: auto (cuda
+# where nvidia-smi answers, else cpu), cpu or cuda.
 TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
+TORCH_DEVICE ?= auto
 # Extras installed by setup; `make setup EXTRAS=dev` for a lighter install.
-EXTRAS ?= dev,sweep,export
+EXTRAS ?= dev,sweep,export,tracking
+# The versions of every other package, fixed so that two set-ups resolve the same
+# (`make lock` regenerates it); torch is not in it: the lines above choose the build.
+CONSTRAINTS ?= constraints.txt
+# Every extra, so that the lock file fixes the versions of all of them.
+LOCK_EXTRAS ?= dev,sweep,export,tracking
 PYTEST_ARGS ?=
 
-.PHONY: setup train test test-slow test-browser test-all lint tensorboard bench clean-logs
+.PHONY: setup torch lock train test test-slow test-browser test-all lint tensorboard mlflow bench clean-logs
 
 setup: $(VENV)/.installed
 
-# torch first: a CUDA build from PyPI where nvidia-smi answers, otherwise the CPU
-# build (a local +cpu wheel when pip can find one, else PyTorch's CPU index).
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@if $(PY) -c "import torch" 2>/dev/null; then \
-	  echo "torch already installed: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
-	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
-	  $(PY) -m pip install "torch==$(TORCH_VERSION)"; \
-	else \
-	  $(PY) -m pip install "torch==$(TORCH_VERSION)+cpu" 2>/dev/null || \
-	  $(PY) -m pip install "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu; \
-	fi
-	$(PY) -m pip install -e ".[$(EXTRAS)]"
+# torch first, so that the package's `torch>=...` never pulls another build: see
+# scripts/setup_torch.py (what it installs, from where, and the device check after it).
+# It runs on every setup and only says "kept" when nothing changed.
+torch:
+	@test -x $(PY) || { echo "setup: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@$(PYTHON) scripts/setup_torch.py $(PY) --version "$(TORCH_VERSION)" \
+	  --index "$(TORCH_INDEX)" --device "$(TORCH_DEVICE)" --constraints "$(CONSTRAINTS)"
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | torch
+	$(PY) -m pip install -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	@echo "setup: fivestep[$(EXTRAS)] installed with the versions of $(CONSTRAINTS)"
 	touch $@
+
+# Resolve the newest versions pyproject.toml allows in a scratch venv (with the same torch)
+# and write them to constraints.txt; review the diff, run the tests, commit.
+lock:
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	$(PYTHON) scripts/setup_torch.py $(VENV)-lock/bin/python --version "$(TORCH_VERSION)" \
+	  --index "$(TORCH_INDEX)" --device cpu
+	$(VENV)-lock/bin/python -m pip install -e ".[$(LOCK_EXTRAS)]"
+	{ echo "# The versions \`make setup\` installs (pip install -c constraints.txt)."; \
+	  echo "# Written by \`make lock\` from the newest that pyproject.toml allows; torch is"; \
+	  echo "# left out on purpose (the Makefile picks its build: TORCH_VERSION, TORCH_INDEX)."; \
+	  $(VENV)-lock/bin/python -m pip freeze --exclude-editable \
+	    | grep -viE '^(torch|triton|nvidia-[a-z0-9-]*|cuda-[a-z0-9-]*|fivestep)=='; } > $(CONSTRAINTS)
+	rm -rf $(VENV)-lock
+	@echo "lock: wrote $(CONSTRAINTS); review it with git diff"
 
 train: setup
 	$(PY) train.py experiment=two_layer
@@ -49,6 +73,9 @@ lint: setup
 
 tensorboard: setup
 	bash scripts/tensorboard.sh
+
+mlflow: setup
+	bash scripts/mlflow_ui.sh
 
 bench: setup
 	$(PY) scripts/benchmark.py

@@ -1,5 +1,7 @@
 """Export a checkpoint: `python export.py ckpt_path=<file.ckpt> format=onnx|torchscript`."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -13,4 +15,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from fivestep.errors import check_command_line  # `input=` to train.py: one line, not Hydra's
+
+    check_command_line("export", Path(__file__).parent / "configs")
     main()

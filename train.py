@@ -1,5 +1,7 @@
 """Train a model: `python train.py experiment=two_layer` (see configs/train.yaml)."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -15,4 +17,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from fivestep.errors import check_command_line  # `input=` to train.py: one line, not Hydra's
+
+    check_command_line("train", Path(__file__).parent / "configs")
     main()

@@ -18,9 +18,12 @@ cost, caches and peak memory never leak into the other):
   training, `test=false`). Measured: training samples per second and the
   process's peak RSS (`os.wait4` on each child).
 
-`seed` and `tabular` also time a "floor": the same system in a Lightning Trainer with
-every extra off (no validation, logger, checkpoint, progress bar, summary), i.e. what
-Lightning itself costs over the raw loop; no project change can go below it.
+`seed` and `tabular` also time the same run with the opt-in speed-ups of
+`src/fivestep/fast/` (`callbacks=fast logger=tensorboard_fast`); `tabular` also with
+several optimizer steps per Lightning step (`data.batch_size=8192
+model.step_batch_size=1024`: the same steps); and both a "floor": the same system in a
+Lightning Trainer with every extra off (no validation, logger, checkpoint, progress bar,
+summary), i.e. what Lightning itself costs over the raw loop; no project change can go below it.
 - `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
   against `python -c "import lightning"`, the framework's own floor.
 - `test-suite`: wall time of the default `pytest` run, against its 60 s budget.
@@ -142,6 +145,10 @@ class FitClock:
 EXTRA_OVERRIDES: list[str] = []  # --override: appended to every seed/tabular config
 
 
+# The opt-in speed-ups on Lightning's private members (src/fivestep/fast/).
+FAST = ["callbacks=fast", "logger=tensorboard_fast"]
+
+
 def seed_overrides(device: str) -> list[str]:
     extra = ["trainer=gpu", "data.on_device=true"] if device == "cuda" else []
     return ["experiment=two_layer", *extra, *EXTRA_OVERRIDES]
@@ -182,15 +189,14 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     import torch
     from hydra.utils import instantiate
 
-    from fivestep.config.sizes import fill_from_data
+    from fivestep.config.sizes import sized_from_data
     from fivestep.fundamentals.five_steps import train_five_steps
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(seed_overrides(args.device), Path(tmp))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # as train(cfg) does
     datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    fill_from_data(cfg.model, datamodule)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
     net = instantiate(cfg.model).net
     x, y = datamodule.splits["train"]
     fingerprint = weights_fingerprint(net)
@@ -219,14 +225,13 @@ def plain_trainer_worker(
     import lightning as L
     from hydra.utils import instantiate
 
-    from fivestep.config.sizes import fill_from_data
+    from fivestep.config.sizes import sized_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         cfg = compose(overrides, Path(tmp))
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
-        datamodule.setup("fit")
-        fill_from_data(cfg.model, datamodule)
+        cfg.model = sized_from_data(cfg.model, datamodule.shape())
         model = instantiate(cfg.model)
         kwargs = trainer_kwargs(tmp)
         callbacks = [*kwargs.pop("callbacks", []), FitClock(str(result))]
@@ -523,6 +528,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
         seed_raw_worker(args, result)
     elif args.worker == "seed:project":
         project_worker(seed_overrides(args.device), result)
+    elif args.worker == "seed:fast":
+        project_worker([*seed_overrides(args.device), *FAST], result)
     elif args.worker == "seed:bare":
         bare_worker(args, seed_overrides(args.device), result)
     elif args.worker == "seed:stock":
@@ -547,6 +554,12 @@ def run_worker_side(args: argparse.Namespace) -> None:
         tables_prep_worker(args, result)
     elif args.worker == "tables:floor":
         tables_floor_worker(args, result)
+    elif args.worker == "tabular:steps":
+        steps = [f"data.batch_size={args.batch_size * args.steps_per_batch}",
+                 f"model.step_batch_size={args.batch_size}"]
+        project_worker([*tabular_overrides(args), *steps], result)
+    elif args.worker == "tabular:fast":
+        project_worker([*tabular_overrides(args), *FAST], result)
     else:
         raise SystemExit(f"unknown worker {args.worker!r}")
 
@@ -589,6 +602,7 @@ def run_worker(args: argparse.Namespace, name: str) -> dict[str, Any]:
                "--mmap-batch-size", str(args.mmap_batch_size),
                *(["--table", str(args.table)] if args.table else []),
                *(["--cache", str(args.cache)] if args.cache else []),
+               "--steps-per-batch", str(args.steps_per_batch),
                *(f"--override={o}" for o in args.override)]
         wall, rss, code, tail = run_child(cmd)
         if code != 0 or not result.exists():
@@ -637,12 +651,14 @@ def row(case: str, metric: str, raw: float | None, project: float, ratio: float,
 
 
 def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "seed", ("raw", "project", "bare", "stock"))
+    runs = paired_case(args, "seed", ("raw", "project", "fast", "bare", "stock"))
     raw, proj = median(runs["raw"], "seconds"), median(runs["project"], "seconds")
     bare, stock = median(runs["bare"], "seconds"), median(runs["stock"], "seconds")
     epochs = runs["raw"][0]["epochs"]
     rows = [
         row("seed", f"{epochs}-epoch fit", raw, proj, paired_ratio(runs, "seconds"), "seed", "s"),
+        row("seed", "  opt-in: callbacks=fast logger=tensorboard_fast", raw,
+            median(runs["fast"], "seconds"), paired_ratio(runs, "seconds", "fast"), "seed", "s"),
         row("seed", "  floor: bare Lightning fit", raw, bare,
             paired_ratio(runs, "seconds", "bare"), "seed", "s"),
         row("seed", "  reference: Lightning defaults", raw, stock,
@@ -653,7 +669,8 @@ def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
-    runs = paired_case(args, "tabular", ("raw", "project", "bare", "stock", "raw_index_select"))
+    runs = paired_case(args, "tabular",
+                       ("raw", "project", "steps", "fast", "bare", "stock", "raw_index_select"))
     for side in runs.values():
         for r in side:
             r["samples_per_s"] = r["rows"] / r["seconds"]
@@ -668,6 +685,12 @@ def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
             "tabular", "samples/s"),
         row("tabular", "  training epoch only", raw_loop, proj_loop,
             paired_ratio(runs, "loop_samples_per_s"), "tabular", "samples/s"),
+        row("tabular", f"  training epoch, {args.steps_per_batch} steps per Lightning step",
+            raw_loop, median(runs["steps"], "loop_samples_per_s"),
+            paired_ratio(runs, "loop_samples_per_s", "steps"), "tabular", "samples/s"),
+        row("tabular", "  opt-in: callbacks=fast logger=tensorboard_fast", raw,
+            median(runs["fast"], "samples_per_s"), paired_ratio(runs, "samples_per_s", "fast"),
+            "tabular", "samples/s"),
         row("tabular", "  floor: bare Lightning", raw, bare,
             paired_ratio(runs, "samples_per_s", "bare"), "tabular", "samples/s"),
         row("tabular", "  reference: Lightning defaults", raw,
@@ -899,6 +922,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-tables", action="store_true", help="keep the generated tables")
     p.add_argument("--table", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
+    p.add_argument("--steps-per-batch", type=int, default=8,
+                   help="tabular 'steps' side: data.batch_size=N*batch model.step_batch_size=batch")
     p.add_argument("--out", default=str(ROOT / "logs" / "bench" / "benchmark.json"),
                    help="where the JSON table goes")
     p.add_argument("--override", action="append", default=[],

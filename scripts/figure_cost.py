@@ -45,7 +45,7 @@ def run(figures: bool, out: Path) -> tuple[list[float], float]:
     """Epoch durations (s) and the time from the last epoch start to train end."""
     from hydra.utils import instantiate
 
-    from fivestep.config.sizes import fill_from_data
+    from fivestep.config.sizes import sized_from_data
     from fivestep.train import instantiate_all
 
     overrides = ["experiment=two_layer", "callbacks.progress_bar.refresh_rate=0"]
@@ -54,8 +54,7 @@ def run(figures: bool, out: Path) -> tuple[list[float], float]:
     cfg = compose_run_config(ROOT / "configs", overrides, out)
     L.seed_everything(cfg.seed)
     datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    fill_from_data(cfg.model, datamodule)  # the net's sizes and the task, as train() does
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())  # as train() does
     clock = EpochClock()
     callbacks = [clock, *instantiate_all(cfg.callbacks)]  # the clock runs first
     trainer = instantiate(cfg.trainer, callbacks=callbacks,

@@ -9,6 +9,7 @@ Hydra's own files), so no half-written run folder is left looking like a real ru
 """
 
 import logging
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 
@@ -36,15 +38,83 @@ def _remove_if_empty_run(folder: Path) -> None:
 
 def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Call `task(cfg)`; on a user error, clean up and exit 2 with its message."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
     if logging.getLogger().handlers:
         # `import lightning` adds a console handler of its own; Hydra's handlers (console
         # and the run's log file) already get every record, so drop it to print once.
         logging.getLogger("lightning").handlers.clear()
+
     try:
+        from fivestep.config.checks import check_entry  # here: it imports this module
+
+        check_entry(cfg)  # a top-level key the command does not read, or of a wrong type
         return task(cfg)
-    except (UserError, InstantiationException) as err:
-        message = str(err).strip().splitlines()[0] if isinstance(err, UserError) else str(err)
+    except (UserError, InstantiationException, MisconfigurationException) as err:
+        # Lightning's MisconfigurationException is its word for a setting that cannot work
+        # (e.g. gradient clipping with manual optimization): a user's to fix, in one line
+        message = _one_line(err)
         if HydraConfig.initialized():
             _remove_if_empty_run(Path(HydraConfig.get().runtime.output_dir))
         print(f"error: {message}", file=sys.stderr)
+        if _sweeper_records_failures():
+            raise  # the Optuna sweeper records this trial as FAIL and goes on
         raise SystemExit(2) from None
+
+
+def check_command_line(task_name: str, config_dir: Path, argv: list[str] | None = None) -> None:
+    """Before Hydra composes: a plain `key=value` whose top-level key the command does not
+    read (`input=` given to train.py) stops with one `error:` line and status 2, instead
+    of Hydra's seven-line "Could not override" report. Keys of the entry config, its
+    config groups (the folders of `config_dir`) and `hydra` pass, as does anything with a
+    `+`/`++`/`~` prefix (`check_entry` judges those once composed)."""
+    args = sys.argv[1:] if argv is None else argv
+    plain = [a.split("=", 1)[0] for a in args if "=" in a and a[0] not in "-+~"]
+    tops = {re.split(r"[./@]", key, maxsplit=1)[0] for key in plain}
+    if not tops:
+        return
+    from fivestep.config.checks import ENTRY_KEYS, unknown_key_message
+
+    known = set(ENTRY_KEYS.get(task_name, {})) | {"hydra"}
+    known |= {p.name for p in config_dir.iterdir() if p.is_dir()}
+    for top in sorted(tops - known):
+        print(f"error: {unknown_key_message(task_name, top)}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _one_line(err: Exception) -> str:
+    """The error as one line: a `UserError`'s first line; for an exception a target's
+    constructor raised (Hydra wraps it, over three lines), the key, the target and the
+    constructor's own first line."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, UserError):
+        cause = cause.__cause__
+    if cause is not None:  # a UserError, maybe raised inside a target Hydra built
+        text = str(cause).strip()
+        return text.splitlines()[0] if text else type(cause).__name__
+    text = str(err).strip()
+    if not isinstance(err, InstantiationException):
+        return text.splitlines()[0] if text else type(err).__name__
+    key = re.search(r"^full_key: (\S+)", text, re.MULTILINE)
+    target = re.search(r"target '([^']+)'", text)
+    cause = err.__cause__
+    if cause is not None:
+        said = str(cause).strip().splitlines()
+        reason = f"{type(cause).__name__}: {said[0]}" if said else type(cause).__name__
+    else:
+        reason = text.splitlines()[0] if text else type(err).__name__
+    if key is None:  # Hydra named no key (e.g. a _target_ it cannot import): its own line
+        return reason
+    built = f" building {target.group(1)}" if target else ""
+    return f"{key.group(1)}: {reason} (raised{built}); check the values under {key.group(1)}"
+
+
+def _sweeper_records_failures() -> bool:
+    """Whether this job is a trial of fivestep's Optuna sweeper, which records a job that
+    raised as a failed trial and goes on (Hydra's basic sweeper stops at one)."""
+    if not HydraConfig.initialized():
+        return False
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.mode == RunMode.MULTIRUN and "optuna" in str(
+        hydra_cfg.sweeper.get("_target_", "")
+    )

@@ -1,11 +1,14 @@
-"""`export(cfg)`: a checkpoint as one standalone model file (ONNX or TorchScript).
+"""`export(cfg)`: a checkpoint as one standalone model file (ONNX, torch.export or TorchScript).
 
 The file holds the net and, in the graph, everything between a table's numbers and
 the answer: missing-value imputation and standardization of the numeric columns
 (the fitted statistics saved in the checkpoint), the output activation, and for a
 regression target the way back to its original units. It runs without fivestep,
-Lightning or Hydra: ONNX in onnxruntime (any language), TorchScript with
-`torch.jit.load`.
+Lightning or Hydra: ONNX in onnxruntime (any language); `format=pt2`, a
+`torch.export.ExportedProgram` saved with `torch.export.save`, with
+`torch.export.load(path).module()` (PyTorch's current format, also the input of
+AOTInductor and ExecuTorch); TorchScript with `torch.jit.load` (deprecated by PyTorch:
+kept for old consumers, `format=pt2` replaces it).
 
 Input: `x: (rows, n_features)` float32, the columns named in the sidecar
 `<file>.json` under `input.columns`, in that order:
@@ -39,10 +42,11 @@ from torch import Tensor, nn
 
 from fivestep.checkpointing.reading import Restored, restore
 from fivestep.errors import UserError
+from fivestep.models.task import TASKS, predictions
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}
 
 
 class Standalone(nn.Module):
@@ -79,16 +83,13 @@ class Standalone(nn.Module):
         numeric, onehot = x[:, : self.n_numeric], x[:, self.n_numeric :]
         numeric = torch.where(torch.isnan(numeric), self.median, numeric)
         z = self.net(torch.cat([(numeric - self.shift) / self.scale, onehot], dim=1))
-        if self.task == "binary":
-            return torch.sigmoid(z.squeeze(-1))
-        if self.task == "multiclass":
-            return torch.softmax(z, dim=-1)
-        return z.squeeze(-1) * self.target_scale + self.target_shift
+        y = predictions(z, self.task)
+        return y if self.task != "regression" else y * self.target_scale + self.target_shift
 
 
 def _task(restored: Restored) -> str:
     task = getattr(restored.model, "task", None)
-    if task not in ("binary", "multiclass", "regression"):
+    if task not in TASKS:
         raise UserError(f"checkpoint {str(restored.path)!r}: cannot tell its task ({task!r})")
     return task
 
@@ -97,21 +98,11 @@ def standalone(restored: Restored) -> tuple[Standalone, dict[str, Any]]:
     """The module to export and a description of its input and output."""
     task = _task(restored)
     dm = restored.datamodule
-    state = dm.state_dict() if hasattr(dm, "transform") else {}
-    if state:
-        n_numeric = len(state["numeric"])
-        median, shift, scale = state["median"], state["shift"], state["scale"]
-        columns = list(state["feature_names"])
-        label_names = state.get("label_names")
-        target = (state.get("target_shift", 0.0), state.get("target_scale", 1.0))
-    else:  # features used as they are, e.g. the synthetic data
-        dm.setup("test")
-        n_numeric = dm.splits["all"][0].shape[1]
-        median, shift, scale = torch.zeros(n_numeric), torch.zeros(n_numeric), torch.ones(n_numeric)
-        columns = [f"x{i}" for i in range(n_numeric)]
-        label_names = ["0", "1"] if task == "binary" else None
-        target = (0.0, 1.0)
-    module = Standalone(restored.model.net, task, median, shift, scale, *target).eval()
+    graph = dm.in_graph()  # identity where the features are used as they are (synthetic)
+    n_numeric = len(graph.median)
+    columns = dm.feature_names
+    label_names = dm.label_names
+    module = Standalone(restored.model.net, task, *graph).eval()
     output = {
         "binary": f"(rows,) probability of class {label_names[1] if label_names else 1}",
         "multiclass": "(rows, K) class probabilities, in label_names order",
@@ -141,7 +132,7 @@ def raw_input(datamodule: Any, rows: pd.DataFrame) -> Tensor:
     raw values (NaN included): the exported graph imputes and standardizes them.
     """
     x = datamodule.transform(rows)
-    numeric = datamodule.state_dict()["numeric"]
+    numeric = datamodule.feature_names[: len(datamodule.in_graph().median)]
     values = rows[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
     x[:, : len(numeric)] = torch.from_numpy(values)
     return x
@@ -169,17 +160,19 @@ def checkpoint_predictions(restored: Restored, x_net: Tensor) -> Tensor:
     """What the checkpoint's own model predicts for preprocessed rows (`predict_step`)."""
     with torch.no_grad():
         y = restored.model.predict_step(x_net, 0)
-    inverse = getattr(restored.datamodule, "inverse_target", None)
-    if _task(restored) == "regression" and inverse is not None:
-        y = inverse(y)
-    return y
+    return restored.datamodule.inverse_target(y) if _task(restored) == "regression" else y
 
 
 def write(module: Standalone, example: Tensor, path: Path, fmt: str) -> None:
-    """Write `module` as ONNX or TorchScript, with a dynamic number of rows."""
+    """Write `module` as ONNX, an ExportedProgram or TorchScript, with a dynamic number
+    of rows."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "onnx":
-        batch = torch.export.Dim("rows", min=1)
+    batch = torch.export.Dim("rows", min=1)
+    if fmt == "pt2":
+        with torch.no_grad():
+            program = torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
+        torch.export.save(program, str(path))
+    elif fmt == "onnx":
         program = torch.onnx.export(
             module,
             (example,),
@@ -191,6 +184,8 @@ def write(module: Standalone, example: Tensor, path: Path, fmt: str) -> None:
         )
         program.save(str(path))
     else:
+        log.warning("format=torchscript: torch.jit.trace is deprecated in PyTorch; "
+                    "format=pt2 (torch.export) is its replacement")
         with torch.no_grad():
             traced = torch.jit.trace(module, (example,), check_trace=False)
         traced.save(str(path))
@@ -203,6 +198,10 @@ def run_exported(path: Path, fmt: str, x: Tensor) -> np.ndarray:
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run(None, {"x": x.numpy()})[0]
+    if fmt == "pt2":
+        program = torch.export.load(str(path))
+        with torch.no_grad():
+            return program.module()(x).numpy()
     loaded = torch.jit.load(str(path))
     with torch.no_grad():
         return loaded(x).numpy()
@@ -212,7 +211,8 @@ def export(cfg: DictConfig) -> Path:
     """Export `cfg.ckpt_path` in `cfg.format`; return the model file's path."""
     fmt = str(cfg.get("format"))
     if fmt not in FORMATS:
-        raise UserError(f"format={fmt!r} is not supported; use format=onnx or format=torchscript")
+        raise UserError(f"format={fmt!r} is not supported; use format=onnx, format=pt2 or "
+                        "format=torchscript")
     restored = restore(cfg.get("ckpt_path"), cfg, "export.py")
     module, spec = standalone(restored)
     default = Path(cfg.paths.output_dir) / f"model{FORMATS[fmt]}"

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 from fivestep.checkpointing.reading import Restored, restore
 from fivestep.errors import UserError
+from fivestep.models.task import class_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def predict_frame(restored: Restored, rows: pd.DataFrame, id_column: str | None)
         out["prediction"] = dm.inverse_target(y).numpy()
         return out
     names = dm.label_names
-    probs = torch.stack([1 - y, y], dim=1) if task == "binary" else y
+    probs = class_probabilities(y, task)
     out["prediction"] = [names[i] for i in probs.argmax(dim=1).tolist()]
     for i, name in enumerate(names):
         out[f"probability_{name}"] = probs[:, i].numpy()
@@ -78,6 +79,8 @@ def _check_paths(cfg: DictConfig) -> tuple[Path, Path]:
         raise UserError("input is required: python predict.py ckpt_path=<file.ckpt> "
                         "input=<rows.csv|.parquet> output=<predictions.csv>")
     source = Path(str(cfg.input))
+    if source.is_dir():
+        raise UserError(f"input={str(source)!r} is a directory; give a .csv or .parquet file")
     if not source.is_file():
         raise UserError(f"input={str(source)!r}: no such file; give a .csv or .parquet file")
     if source.suffix.lower() not in SUFFIXES:
@@ -99,16 +102,14 @@ def predict(cfg: DictConfig) -> Path:
     """Predict every row of `cfg.input` into the CSV `cfg.output`; return its path."""
     source, target = _check_paths(cfg)
     restored = restore(cfg.get("ckpt_path"), cfg, "predict.py")
-    if not callable(getattr(restored.datamodule, "transform", None)) or not (
-        restored.datamodule.state_dict()
-    ):
+    if not restored.datamodule.raw_rows:
         raise UserError(
             f"checkpoint {str(restored.path)!r} was trained on "
             f"{restored.config.data._target_}, which has no saved preprocessing for raw "
             "rows; predict works on checkpoints of tables (data=tabular, data=breast_cancer, ...)"
         )
     id_column = cfg.get("id_column")
-    features = restored.datamodule.state_dict()["features"]
+    features = restored.datamodule.input_columns
     chunk_size = int(cfg.get("chunk_size") or 10_000)
 
     target.parent.mkdir(parents=True, exist_ok=True)

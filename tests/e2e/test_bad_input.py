@@ -45,6 +45,7 @@ def test_bad_input_stops_before_training(make_cfg, tmp_path, case):
     assert not (tmp_path / "tensorboard").exists()
 
 
+@pytest.mark.slow  # a whole process: ~5 s of imports
 def test_cli_bad_column_is_one_line_exit_2_and_no_run_folder(tmp_path):
     (tmp_path / "t.csv").write_text(GOOD)
     logs = tmp_path / "logs"

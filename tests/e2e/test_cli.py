@@ -6,6 +6,7 @@ import pytest
 from ..cli import run_cli
 
 
+@pytest.mark.slow  # a whole process: ~5 s of imports
 def test_train_leaves_a_complete_run_folder(tmp_path):
     proc = run_cli(
         "train.py",
@@ -33,6 +34,7 @@ def test_unknown_experiment_lists_the_valid_ones(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # a whole process: ~5 s of imports
 def test_wrong_type_is_one_line_naming_the_key_and_leaves_no_run(tmp_path):
     proc = run_cli(
         "train.py", "experiment=two_layer", "trainer.max_epochs=abc", f"paths.log_dir={tmp_path}"

@@ -89,15 +89,15 @@ def test_tensorboard_serves_the_runs_scalars_images_and_hparams(logdir):
 def test_tensorboard_drops_what_a_killed_run_logged_after_its_checkpoint(tmp_path):
     """A resumed run restarts at its checkpoint's step; the real server shows each step
     once, the resumed values from there on."""
-    from fivestep.fast.tensorboard_logger import TensorBoardLogger, restart_at
+    from lightning.pytorch.loggers import TensorBoardLogger
 
     killed = TensorBoardLogger(str(tmp_path / "run"), name="", version="")
     for step in range(6):
         killed.log_metrics({"train/loss": float(step)}, step=step)
     killed.finalize("failed")
     time.sleep(1.1)  # event file names carry the second they were made
-    resumed = TensorBoardLogger(str(tmp_path / "run"), name="", version="")
-    restart_at([resumed], 3)
+    # the checkpoint was at step 3: the writer's purge_step, as prepare_resume sets it
+    resumed = TensorBoardLogger(str(tmp_path / "run"), name="", version="", purge_step=3)
     for step in range(3, 5):
         resumed.log_metrics({"train/loss": 10.0 + step}, step=step)
     resumed.finalize("success")

@@ -1,4 +1,5 @@
-"""Exported models (ONNX, TorchScript) give the checkpoint's predictions, on their own."""
+"""Exported models (ONNX, torch.export, TorchScript) give the checkpoint's predictions,
+on their own."""
 
 import json
 
@@ -13,7 +14,8 @@ from fivestep.export import export
 
 
 # The ONNX exporter (torch.export + onnxscript) takes seconds to start: slow.
-@pytest.mark.parametrize("fmt", [pytest.param("onnx", marks=pytest.mark.slow), "torchscript"])
+@pytest.mark.parametrize("fmt", [pytest.param("onnx", marks=pytest.mark.slow), "pt2",
+                                 "torchscript"])
 def test_exported_model_matches_the_checkpoint(two_layer_run, make_cfg, tmp_path, fmt):
     ckpt = two_layer_run / "checkpoints" / "last.ckpt"
     cfg = make_cfg(f"ckpt_path={ckpt}", f"format={fmt}", config_name="export")
@@ -33,6 +35,10 @@ def test_exported_model_matches_the_checkpoint(two_layer_run, make_cfg, tmp_path
         if fmt == "onnx":
             session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             got = session.run(None, {"x": rows.numpy()})[0]
+        elif fmt == "pt2":  # an ExportedProgram, the preprocessing in its graph
+            program = torch.export.load(str(path))
+            assert isinstance(program, torch.export.ExportedProgram)
+            got = program.module()(rows).detach().numpy()
         else:
             got = torch.jit.load(str(path))(rows).detach().numpy()
         assert got.shape == (len(rows),)
@@ -41,7 +47,7 @@ def test_exported_model_matches_the_checkpoint(two_layer_run, make_cfg, tmp_path
 
 def test_export_refuses_a_bad_format_and_an_existing_file(two_layer_run, make_cfg, tmp_path):
     ckpt = two_layer_run / "checkpoints" / "last.ckpt"
-    with pytest.raises(UserError, match="format='pdf' is not supported; use format=onnx"):
+    with pytest.raises(UserError, match="'pdf' is not supported; use format=onnx, format=pt2"):
         export(make_cfg(f"ckpt_path={ckpt}", "format=pdf", config_name="export"))
     taken = tmp_path / "mine.pt"
     taken.write_text("keep me")
@@ -63,4 +69,18 @@ def test_export_needs_only_the_checkpoint(table_run, make_cfg, tmp_path):
     assert spec["label_names"] == ["no", "yes"]
     x = torch.tensor([[0.5, -1.0, 0.0, 0.0, 1.0], [float("nan"), 2.0, 1.0, 0.0, 0.0]])
     p = torch.jit.load(str(path))(x).detach()
+    assert p.shape == (2,) and bool(((p > 0) & (p < 1)).all())
+
+
+def test_pt2_holds_the_preprocessing_and_matches_the_checkpoint(table_run, make_cfg):
+    """A table with gaps and categories: imputation and scaling run inside the program."""
+    ckpt = table_run / "checkpoints" / "last.ckpt"
+    path = export(make_cfg(f"ckpt_path={ckpt}", "format=pt2", config_name="export"))
+    spec = json.loads(path.with_suffix(".pt2.json").read_text())
+    assert spec["format"] == "pt2" and spec["check"]["max_abs_difference"] <= 1e-5
+    program = torch.export.load(str(path))
+    ops = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    assert any("isnan" in op for op in ops) and any("sigmoid" in op for op in ops)
+    x = torch.tensor([[0.5, -1.0, 0.0, 0.0, 1.0], [float("nan"), 2.0, 1.0, 0.0, 0.0]])
+    p = program.module()(x).detach()
     assert p.shape == (2,) and bool(((p > 0) & (p < 1)).all())

@@ -54,3 +54,27 @@ def test_wrong_type_inside_a_nested_target_is_named(make_cfg):
 def test_output_dir_is_the_tmp_run_folder(make_cfg, tmp_path):
     cfg = make_cfg()
     assert Path(cfg.paths.output_dir) == tmp_path
+
+
+def test_train_false_tests_the_weights_of_ckpt_path(make_cfg, tmp_path):
+    """`train=false ckpt_path=X` evaluates X's weights: the same test metrics as the
+    trained run's own test of X (not freshly initialised weights)."""
+    common = ["experiment=two_layer", "trainer.max_epochs=40", "logger=[]",
+              "callbacks.progress_bar.refresh_rate=0"]
+    trained_cfg = make_cfg(*common)
+    trained = train(trained_cfg)
+    best = json.loads((tmp_path / "metrics.json").read_text())["best_checkpoint"]
+    fresh = train(make_cfg(*common, "train=false"))  # the initial weights, untrained
+    tested = train(make_cfg(*common, "train=false", f"ckpt_path={best}"))
+    for key in ("test/loss", "test/acc", "test/auroc"):
+        assert tested[key] == pytest.approx(trained[key], abs=1e-6)
+    assert fresh["test/loss"] != pytest.approx(trained["test/loss"], abs=1e-3)
+    assert json.loads((tmp_path / "metrics.json").read_text())["best_checkpoint"] == best
+
+
+def test_train_false_with_a_missing_ckpt_path_is_refused(make_cfg, tmp_path):
+    missing = tmp_path / "nope.ckpt"
+    cfg = make_cfg("experiment=two_layer", "train=false", f"ckpt_path={missing}", "logger=[]")
+    with pytest.raises(UserError, match=r"ckpt_path='.*nope\.ckpt': no such file"):
+        train(cfg)
+    assert not (tmp_path / "metrics.json").exists()

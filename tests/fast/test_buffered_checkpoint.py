@@ -46,6 +46,7 @@ def fit(make_cfg, monkeypatch, interval: float) -> tuple[int, list[float]]:
     """Train; return the number of checkpoint files written and val/loss per epoch."""
     cfg = make_cfg(
         "experiment=two_layer",
+        "callbacks=fast",
         "trainer.max_epochs=25",
         "model/optimizer=adam",  # fast enough that val/loss turns: not every epoch improves
         "model.optimizer.lr=0.1",
@@ -97,6 +98,7 @@ def test_buffered_writes_the_same_best_file_with_far_fewer_writes(make_cfg, monk
 def test_a_crash_writes_the_pending_checkpoints(make_cfg, monkeypatch, tmp_path):
     cfg = make_cfg(
         "experiment=two_layer",
+        "callbacks=fast",
         "callbacks.model_checkpoint.write_interval_s=3600",
         "callbacks.last_checkpoint.write_interval_s=3600",
         "callbacks.progress_bar.refresh_rate=0",

@@ -5,7 +5,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from fivestep.fast.tensorboard_logger import TensorBoardLogger, restart_at
+from fivestep.fast.tensorboard_logger import TensorBoardLogger
 
 
 def _events(log_dir):
@@ -38,8 +38,8 @@ def test_a_restart_drops_the_later_points_of_an_interrupted_process(tmp_path):
     for step in range(6):
         first.log_metrics({"train/loss": float(step)}, step=step)
     first.finalize("failed")
-    resumed = TensorBoardLogger(str(tmp_path), name="", version="")
-    restart_at([resumed], 3)  # the checkpoint was taken at step 3
+    # the checkpoint was taken at step 3; the writer's purge_step, as prepare_resume sets it
+    resumed = TensorBoardLogger(str(tmp_path), name="", version="", purge_step=3)
     for step in range(3, 5):
         resumed.log_metrics({"train/loss": 10.0 + step}, step=step)
     resumed.finalize("success")

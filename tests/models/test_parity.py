@@ -7,7 +7,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
-from fivestep.config.sizes import fill_from_data
+from fivestep.config.sizes import sized_from_data
 from fivestep.fundamentals.five_steps import seed_data, train_five_steps
 
 
@@ -22,8 +22,7 @@ class EpochLosses(L.Callback):
 def test_lightning_matches_the_raw_five_step_loop(make_cfg):
     cfg = make_cfg("experiment=two_layer", "data.val_fraction=0", "data.test_fraction=0")
     datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    fill_from_data(cfg.model, datamodule)  # as fivestep.train does
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())  # as fivestep.train does
     torch.manual_seed(0)
     model = instantiate(cfg.model)
     raw_net = copy.deepcopy(model.net)

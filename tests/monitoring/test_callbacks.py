@@ -14,10 +14,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata
 from torch import nn
 
-from fivestep.data.batches import TensorBatches
+from fivestep.data.base import InMemoryDataModule
 from fivestep.data.synthetic import SyntheticDataModule
 from fivestep.models.nets import TwoLayerNet
-from fivestep.models.system import Classifier
+from fivestep.models.system import System
 from fivestep.monitoring.callbacks import EvaluationFigures, LossCurves, ProbabilityChart
 from fivestep.train import train
 
@@ -141,8 +141,8 @@ def test_figures_run_the_model_only_in_epochs_where_one_is_due(tmp_path):
     pass on a sample of `max_rows=30` rows."""
     torch.manual_seed(0)
     data = SyntheticDataModule(val_fraction=0.0, test_fraction=0.2)
-    model = Classifier(TwoLayerNet(), nn.BCEWithLogitsLoss(),
-                       lambda p: torch.optim.SGD(p, lr=0.1))
+    model = System(TwoLayerNet(), lambda p: torch.optim.SGD(p, lr=0.1),
+                   loss=nn.BCEWithLogitsLoss(), task="binary")
     rows_seen: list[int] = []
     model.net.register_forward_hook(lambda m, args, out: rows_seen.append(len(args[0])))
     trainer = L.Trainer(
@@ -160,21 +160,17 @@ def test_figures_run_the_model_only_in_epochs_where_one_is_due(tmp_path):
     assert len(list(tmp_path.glob("*.png"))) == 4 + 2  # no logger: files only
 
 
-class _Rows(L.LightningDataModule):
-    """Regression rows `y = x @ w` as the contract's `splits` dict."""
+class _Rows(InMemoryDataModule):
+    """Regression rows `y = x @ w`: the smallest DataModule of the contract."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    task, num_classes, n_features = "regression", None, 3
+
+    def load(self):
         g = torch.Generator().manual_seed(0)
         x = torch.randn(60, 3, generator=g)
         y = x @ torch.tensor([1.0, -2.0, 0.5])
-        self.splits = {"train": (x[:40], y[:40]), "val": (x[40:], y[40:]), "all": (x, y)}
-
-    def train_dataloader(self) -> TensorBatches:
-        return TensorBatches(self.splits["train"], batch_size=None)
-
-    def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(self.splits["val"], batch_size=None)
+        return {"train": (x[:40], y[:40]), "val": (x[40:], y[40:]), "test": (x[:0], y[:0]),
+                "all": (x, y)}
 
 
 class _Regressor(L.LightningModule):

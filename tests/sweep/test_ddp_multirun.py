@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from fivestep.config.sizes import fill_from_data
+from fivestep.config.sizes import sized_from_data
 
 from ..cli import run_cli
 
@@ -35,8 +35,7 @@ def test_ddp_sim_multirun_leaves_one_folder_per_job_with_synced_metrics(tmp_path
 
         # Each rank tested half of the 20 test rows; the logged values must be those of all 20.
         data = instantiate(cfg.data)
-        data.setup("test")
-        fill_from_data(cfg.model, data)
+        cfg.model = sized_from_data(cfg.model, data.shape())
         model = instantiate(cfg.model)
         ckpt = torch.load(written["best_checkpoint"], weights_only=False)
         model.load_state_dict(ckpt["state_dict"])

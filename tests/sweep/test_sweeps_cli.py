@@ -103,6 +103,21 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert states(load(tmp_path / "too_many")) == ["FAIL", "FAIL"]
 
 
+def test_trials_whose_training_goes_non_finite_are_failed_and_the_sweep_goes_on(tmp_path):
+    # lr 1e30: the first step leaves finite but huge weights, the next loss is NaN
+    proc = run_cli(*optuna_sweep(
+        tmp_path, "model.optimizer.lr=1e30", "trainer.max_epochs=5",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.max_failure_rate=1.0",
+    ))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert states(load(tmp_path)) == ["FAIL", "FAIL"]  # both trials ran
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("training stopped at epoch 1" in e for e in errors)
+    sweep = tmp_path / "train" / "sweeps" / "two_layer"
+    for trial in ("0", "1"):
+        assert json.loads((sweep / trial / "metrics.json").read_text())["status"] == "failed"
+
+
 def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path):
     command = [sys.executable, *optuna_sweep(
         tmp_path, "model.optimizer.lr=tag(log, interval(0.01, 1.0))", "trainer.max_epochs=150",

@@ -31,13 +31,14 @@ KEY = "fivestep"
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config without its `hydra` node, as dicts, lists and scalars."""
-    return {
-        str(key): OmegaConf.to_container(cfg._get_node(key), resolve=True)
-        if OmegaConf.is_config(cfg._get_node(key))
-        else cfg[key]
-        for key in cfg
-        if key != "hydra"
-    }
+    plain = {}
+    for key in cfg:
+        if key != "hydra":  # before reading: `hydra` holds values only a sweep resolves
+            value = cfg[key]
+            plain[str(key)] = (
+                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+            )
+    return plain
 
 
 def hydra_choices() -> dict[str, str | None]:

@@ -1,11 +1,11 @@
 """The model's shape, taken from the data: a net's input width is only known after the
 DataModule has read and encoded its table (one-hot columns add features).
 
-`fill_from_data` runs between `datamodule.setup("fit")` and building the model. In the
-model config a size left `null` (or `???`) is filled in from the data; a size that is
-set must agree with it. Because the config itself is filled in, the run's saved
-config (`.hydra/config.yaml`, the checkpoint) holds the real sizes and can rebuild
-the same model without the data.
+`sized_from_data(cfg.model, datamodule.shape())` runs before the model is built and
+returns the model config with its sizes filled in: a size left `null` (or `???`) is
+taken from the data; a size that is set must agree with it. `train()` puts the result
+back into the run's config, so the saved config (`.hydra/config.yaml`, the checkpoint)
+holds the real sizes and can rebuild the same model without the data.
 
 Filled keys (each only where the model config has it):
 
@@ -20,29 +20,20 @@ Filled keys (each only where the model config has it):
 So the saved config, and the hyperparameters logged, name the loss actually used.
 """
 
-from typing import Any, Protocol
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from fivestep.data.base import DataShape
 from fivestep.errors import UserError
 from fivestep.models.losses import DEFAULTS
+from fivestep.models.task import out_features
 
 
-class DataShape(Protocol):
-    """What a DataModule tells the model after `setup()`."""
-
-    task: str
-    num_classes: int | None
-    n_features: int
-
-
-def out_features(task: str, num_classes: int | None) -> int:
-    """Width of the net's output: one logit or value, or one logit per class."""
-    return num_classes if task == "multiclass" and num_classes else 1
-
-
-def fill_from_data(model_cfg: DictConfig, data: DataShape) -> None:
-    """Fill the model's unset sizes from `data`; refuse a set size that disagrees."""
+def sized_from_data(model_cfg: DictConfig, data: DataShape) -> DictConfig:
+    """A copy of `model_cfg` with its unset sizes filled from `data`; a set size that
+    disagrees is refused."""
+    model_cfg = model_cfg.copy()
     wanted: list[tuple[DictConfig, str, Any, str]] = [
         (model_cfg, "task", data.task, "the data's task"),
         (model_cfg, "num_classes", data.num_classes, "the number of classes in the target"),
@@ -69,3 +60,4 @@ def fill_from_data(model_cfg: DictConfig, data: DataShape) -> None:
                 f"{name}={node[key]!r} but the data needs {value!r} ({meaning}); "
                 f"set {name}=null to take it from the data"
             )
+    return model_cfg

@@ -1,14 +1,62 @@
-"""What every in-memory DataModule shares: its splits as tensors, and batches cut from them."""
+"""The DataModule contract, declared once, and the in-memory base every DataModule uses.
+
+What the rest of the project reads of a DataModule, and nothing more:
+
+| who                  | reads                                                            |
+|----------------------|------------------------------------------------------------------|
+| `train()`            | `shape()` -> `DataShape(task, num_classes, n_features)`          |
+| Lightning            | `setup`, the `*_dataloader`s, `state_dict` / `load_state_dict`   |
+| figure callbacks     | `splits` (`"val"`, else `"all"`), `label_names`                  |
+| `predict.py`         | `raw_rows`, `input_columns`, `transform`, `inverse_target`, `label_names` |
+| `export.py`          | `feature_names`, `label_names`, `in_graph()`, `splits["test"]`   |
+
+A new dataset subclasses `InMemoryDataModule` and implements `load()` (read the data,
+fit any preprocessing on the training rows, return the splits) and the `task` /
+`num_classes` / `n_features` properties; everything else has a default here.
+`tests/data/test_contract.py` runs every DataModule of `configs/data/` through it.
+"""
+
+from typing import Any, NamedTuple
 
 import lightning as L
+import pandas as pd
+import torch
 from torch import Tensor
 
 from fivestep.data.batches import TensorBatches, to_device
+from fivestep.errors import UserError
+from fivestep.models.task import Task
+
+Splits = dict[str, tuple[Tensor, Tensor]]
+SPLITS = ("train", "val", "test", "all")
+
+
+class DataShape(NamedTuple):
+    """What the model's sizes need from the data (`fivestep.config.sizes`)."""
+
+    task: Task
+    num_classes: int | None
+    n_features: int
+
+
+class InGraph(NamedTuple):
+    """The preprocessing an exported model does in its graph: the first `len(median)`
+    input columns are numeric, imputed with `median` where NaN, then standardized as
+    `(x - shift) / scale`; a regression output is mapped back as
+    `y * target_scale + target_shift`."""
+
+    median: Tensor
+    shift: Tensor
+    scale: Tensor
+    target_shift: float = 0.0
+    target_scale: float = 1.0
 
 
 class InMemoryDataModule(L.LightningDataModule):
-    """A DataModule whose `setup` fills `self.splits` ("train", "val", "test", "all":
-    `(x: (rows, features), y: (rows,))`); this class batches them with `TensorBatches`.
+    """A DataModule whose rows live in memory as tensors, batched by `TensorBatches`.
+
+    `load()` runs once, the first time `shape()` or `setup()` needs the data (`train()`
+    asks for the shape before Lightning calls `setup`; `setup` then reuses the splits).
 
     Args:
         batch_size: rows per step; `None` = the full batch, as in the seed.
@@ -17,26 +65,105 @@ class InMemoryDataModule(L.LightningDataModule):
         seed: base seed of the per-epoch shuffles.
         on_device: move the tables to the trainer's device once in `setup`, so batches
             are sliced there and never copied host -> device per step (for a GPU).
+        folds, fold: k-fold cross-validation (`fivestep.data.split.split_indices`): with
+            `folds=k`, fold `fold` (0..k-1) of the non-test rows is the validation split.
+            None = the plain train/val/test split.
     """
+
+    raw_rows = False  # True where `transform` turns raw table rows into `x`
 
     def __init__(
         self, batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
-        on_device: bool = False, steps_per_batch: int = 1,
+        on_device: bool = False, folds: int | None = None, fold: int = 0,
     ) -> None:
         super().__init__()
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.on_device = on_device
-        if int(steps_per_batch) < 1:
-            from fivestep.errors import UserError
+        self.folds, self.fold = folds, fold
+        self.splits: Splits = {}
 
-            raise UserError(f"data.steps_per_batch={steps_per_batch} must be 1 or more")
-        self.steps_per_batch = int(steps_per_batch)
-        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+    # ---------------------------------------------------------------- to implement
 
-    def move_to_device(self) -> None:
-        """With `on_device`, put the splits on the trainer's device (once one exists)."""
+    def load(self) -> Splits:
+        """Read the data (and fit any preprocessing on the training rows); return
+        `{"train", "val", "test", "all"}` -> `(x: (rows, features) float32, y: (rows,))`,
+        `y` float32 for binary and regression, int64 class indices for multi-class."""
+        raise NotImplementedError
+
+    @property
+    def task(self) -> Task:
+        """"binary", "multiclass" or "regression"."""
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int | None:
+        """K for classification (2 for binary), None for regression."""
+        raise NotImplementedError
+
+    @property
+    def n_features(self) -> int:
+        """Width of `x` (after any encoding)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- defaults
+
+    @property
+    def label_names(self) -> list[str] | None:
+        """Class names by index (None for regression)."""
+        return None if self.num_classes is None else [str(i) for i in range(self.num_classes)]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the columns of `x`, in order."""
+        return [f"x{i}" for i in range(self.n_features)]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The raw columns `transform` needs (with `raw_rows`)."""
+        return self.feature_names
+
+    def transform(self, rows: pd.DataFrame) -> Tensor:
+        """Raw table rows -> `x: (rows, n_features)` float32 (with `raw_rows`)."""
+        raise UserError(
+            f"{type(self).__name__} has no preprocessing for raw rows; predict works on "
+            "checkpoints of tables (data=tabular, data=breast_cancer, ...)"
+        )
+
+    def inverse_target(self, y: Tensor) -> Tensor:
+        """Regression outputs in training units -> the target's original units."""
+        return y
+
+    def in_graph(self) -> InGraph:
+        """The preprocessing an exported model repeats (none by default: identity)."""
+        n = self.n_features
+        return InGraph(torch.zeros(n), torch.zeros(n), torch.ones(n))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted preprocessing as plain data, saved in every checkpoint (none here)."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+    # ---------------------------------------------------------------- the lifecycle
+
+    def shape(self) -> DataShape:
+        """The data's task and sizes; reads the data if it has not been read yet."""
+        self._ensure_loaded()
+        return DataShape(self.task, self.num_classes, self.n_features)
+
+    def setup(self, stage: str | None = None) -> None:
+        self._ensure_loaded()
         if self.on_device and self.trainer is not None:
             self.splits = to_device(self.splits, self.trainer.strategy.root_device)
+
+    def _ensure_loaded(self) -> None:
+        if not self.splits:
+            splits = self.load()
+            missing = [name for name in SPLITS if name not in splits]
+            if missing:
+                raise RuntimeError(f"{type(self).__name__}.load() returned no {missing} split")
+            self.splits = splits
 
     def _batches(self, split: str, train: bool = False) -> TensorBatches:
         trainer = self.trainer
@@ -48,7 +175,6 @@ class InMemoryDataModule(L.LightningDataModule):
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
             pad=train,
-            steps_per_batch=self.steps_per_batch if train else 1,
         )
 
     def train_dataloader(self) -> TensorBatches:

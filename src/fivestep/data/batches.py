@@ -55,7 +55,6 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         pad: bool = False,
-        steps_per_batch: int = 1,
     ) -> None:
         rows = {len(t) for t in tensors}
         if len(rows) != 1:
@@ -63,7 +62,6 @@ class TensorBatches:
         self.tensors = tensors
         self.n = rows.pop()
         self.rank, self.world_size, self.pad = rank, world_size, pad
-        self.steps_per_batch = max(int(steps_per_batch), 1)
         if world_size > 1 and pad:
             self.local_n = math.ceil(self.n / world_size)
         else:
@@ -84,19 +82,7 @@ class TensorBatches:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        if self.steps_per_batch > 1:
-            return len(self._groups())
         return math.ceil(self.local_n / self.batch_size)
-
-    def _groups(self) -> list[tuple[int, int, int]]:
-        """`(start, batches, rows per batch)` of each stacked group (`steps_per_batch`):
-        K full batches at a time, the last short batch alone."""
-        full = self.local_n // self.batch_size
-        groups = [(g * self.batch_size, min(self.steps_per_batch, full - g), self.batch_size)
-                  for g in range(0, full, self.steps_per_batch)]
-        if self.local_n % self.batch_size:
-            groups.append((full * self.batch_size, 1, self.local_n % self.batch_size))
-        return groups
 
     def _indices(self) -> Tensor | None:
         """Row indices of this rank for this epoch, or `None` for plain contiguous slices."""
@@ -116,17 +102,6 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         idx = self._indices()
-        if self.steps_per_batch > 1:
-            # K batches in one item, stacked: `(K, batch, ...)`; the System runs K
-            # optimizer steps on it (one gather for the K batches, one Lightning step)
-            for start, k, size in self._groups():
-                stop = start + k * size
-                if idx is None:
-                    part = tuple(t[start:stop] for t in self.tensors)
-                else:
-                    part = tuple(t.index_select(0, idx[start:stop]) for t in self.tensors)
-                yield tuple(t.reshape(k, size, *t.shape[1:]) for t in part)
-            return
         for start in range(0, self.local_n, self.batch_size):
             stop = min(start + self.batch_size, self.local_n)
             if idx is None:

@@ -1,4 +1,5 @@
-"""Seeded train/val/test split by row index, stratified for classification.
+"""Seeded train/val/test split by row index, stratified for classification, and
+k-fold cross-validation: the test rows held out once, the folds rotating over the rest.
 
 The split is scikit-learn's `train_test_split` (a `ShuffleSplit`, or a
 `StratifiedShuffleSplit` with `stratify`), done twice: the test rows first, then the
@@ -12,6 +13,7 @@ row at a time, which cost seconds at millions of rows and a Python object per ro
 from math import ceil
 
 import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.extmath import _approximate_mode
 
 
@@ -21,16 +23,34 @@ def split_indices(
     test_fraction: float,
     seed: int,
     stratify: bool,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split row indices `0..len(y)-1` into train, val and test (each sorted).
 
     Fractions are of all rows and may be 0 (that split is then empty). With
     `stratify`, each split keeps the class proportions of `y`.
 
+    With `folds=k` (k >= 2), cross-validation: the test split is cut as without folds
+    (the same rows for every fold), the other rows are dealt into `k` seeded folds
+    (stratified with `stratify`), and `fold` (0..k-1) is the validation split, the
+    other folds the training rows; `val_fraction` is not used.
+
     Raises:
-        ValueError: fractions outside [0, 1) or summing to 1 or more, or too few rows
-            (or too few rows of a class) for the split asked for.
+        ValueError: fractions outside [0, 1) or summing to 1 or more, too few rows
+            (or too few rows of a class) for the split asked for, or a bad `folds`/`fold`.
     """
+    if folds is not None:
+        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+            raise ValueError(f"data.folds={folds!r} must be an integer of at least 2 "
+                             "(or null: no cross-validation)")
+        if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < folds:
+            raise ValueError(f"data.fold={fold!r} must be one of 0..{folds - 1} with "
+                             f"data.folds={folds}")
+        train_val = np.concatenate(split_indices(y, 0.0, test_fraction, seed, stratify)[:2])
+        train_val.sort()
+        train, val = fold_indices(y, train_val, folds, seed, stratify)[fold]
+        return train, val, np.setdiff1d(np.arange(len(y)), train_val)
     assign = split_assignment(y, val_fraction, test_fraction, seed, stratify)
     return tuple(np.flatnonzero(assign == s) for s in range(3))  # type: ignore[return-value]
 
@@ -122,3 +142,32 @@ def _held_out(
         held.append(members[order[n_i[i] : n_i[i] + t_i[i]]])
         del members, order
     return np.concatenate(held)
+
+
+def fold_indices(
+    y: np.ndarray, rows: np.ndarray, folds: int, seed: int, stratify: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`rows` dealt into `folds` seeded folds: `[(train, val), ...]`, one pair per fold,
+    each sorted. The `val` parts are disjoint and together are `rows`; with `stratify`,
+    each keeps the class proportions of `y[rows]`.
+
+    Raises:
+        ValueError: fewer rows (or rows of a class) than folds.
+    """
+    if stratify:
+        _, counts = np.unique(y[rows], return_counts=True)
+        if counts.min() < folds:
+            raise ValueError(
+                f"cannot deal {len(rows)} rows into data.folds={folds} folds stratified by "
+                f"class: a class has only {counts.min()} of them, so a fold would miss it. "
+                "Use fewer folds."
+            )
+    splitter = (StratifiedKFold if stratify else KFold)(folds, shuffle=True, random_state=seed)
+    try:
+        pairs = list(splitter.split(rows, y[rows] if stratify else None))
+    except ValueError as err:
+        raise ValueError(
+            f"cannot deal {len(rows)} rows into data.folds={folds} folds"
+            f"{' stratified by class' if stratify else ''}: {err}. Use fewer folds."
+        ) from None
+    return [(np.sort(rows[t]), np.sort(rows[v])) for t, v in pairs]

@@ -4,8 +4,11 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 
-from fivestep.data.base import InMemoryDataModule
+from fivestep.config.types import ClassCount, Fraction, NonNegativeInt, PositiveInt
+from fivestep.data.base import InMemoryDataModule, Splits
 from fivestep.data.split import split_indices
+from fivestep.errors import UserError
+from fivestep.models.task import Task, task_for_classes
 
 
 class SyntheticDataModule(InMemoryDataModule):
@@ -18,61 +21,74 @@ class SyntheticDataModule(InMemoryDataModule):
         n_samples, n_features, n_informative, n_redundant, n_classes, random_state:
             passed to `sklearn.datasets.make_classification`.
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
-        split_seed: seed of the stratified split.
-        batch_size, shuffle, seed, on_device: batching, see `InMemoryDataModule`.
+        split_seed: seed of the stratified split (and of the folds).
+        batch_size, shuffle, seed, on_device, folds, fold: batching and cross-validation,
+            see `InMemoryDataModule`.
     """
 
     def __init__(
         self,
-        n_samples: int = 100,
-        n_features: int = 5,
-        n_informative: int = 3,
-        n_redundant: int = 2,
-        n_classes: int = 2,
+        n_samples: PositiveInt = 100,
+        n_features: PositiveInt = 5,
+        n_informative: PositiveInt = 3,
+        n_redundant: NonNegativeInt = 2,
+        n_classes: ClassCount = 2,
         random_state: int = 101,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.2,
+        val_fraction: Fraction = 0.2,
+        test_fraction: Fraction = 0.2,
         split_seed: int = 0,
-        batch_size: int | None = None,
+        batch_size: PositiveInt | None = None,
         shuffle: bool = True,
         seed: int = 0,
         on_device: bool = False,
-        steps_per_batch: int = 1,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device, steps_per_batch)
-        self.n_samples, self.n_features = n_samples, n_features
+        super().__init__(batch_size, shuffle, seed, on_device, folds, fold)
+        self.n_samples, self._n_features = n_samples, n_features
         self.n_informative, self.n_redundant = n_informative, n_redundant
         self.n_classes, self.random_state = n_classes, random_state
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.split_seed = split_seed
 
     @property
-    def task(self) -> str:
-        """"binary" for two classes, else "multiclass" (the model's shape reads it)."""
-        return "binary" if self.n_classes == 2 else "multiclass"
+    def task(self) -> Task:
+        """"binary" for two classes, else "multiclass"."""
+        return task_for_classes(self.n_classes)
 
     @property
     def num_classes(self) -> int:
         return self.n_classes
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:  # read already (train() reads the data before the Trainer exists)
-            self.move_to_device()
-            return
-        x, y = make_classification(
-            n_samples=self.n_samples,
-            n_features=self.n_features,
-            n_informative=self.n_informative,
-            n_redundant=self.n_redundant,
-            n_classes=self.n_classes,
-            random_state=self.random_state,
-        )
+    @property
+    def n_features(self) -> int:
+        return self._n_features
+
+    def load(self) -> Splits:
+        try:
+            x, y = make_classification(
+                n_samples=self.n_samples,
+                n_features=self._n_features,
+                n_informative=self.n_informative,
+                n_redundant=self.n_redundant,
+                n_classes=self.n_classes,
+                random_state=self.random_state,
+            )
+        except ValueError as err:  # the sizes do not fit together (informative > features...)
+            raise UserError(
+                f"data: make_classification refuses n_samples={self.n_samples}, "
+                f"n_features={self._n_features}, n_informative={self.n_informative}, "
+                f"n_redundant={self.n_redundant}, n_classes={self.n_classes}: {err}"
+            ) from None
         x = x.astype(np.float32)
         y = y.astype(np.float32) if self.n_classes == 2 else y.astype(np.int64)
         parts = split_indices(
-            y, self.val_fraction, self.test_fraction, self.split_seed, stratify=True
+            y, self.val_fraction, self.test_fraction, self.split_seed, stratify=True,
+            folds=self.folds, fold=self.fold,
         )
-        for name, idx in zip(("train", "val", "test"), parts, strict=True):
-            self.splits[name] = (torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
-        self.splits["all"] = (torch.from_numpy(x), torch.from_numpy(y))
-        self.move_to_device()
+        splits = {
+            name: (torch.from_numpy(x[idx]), torch.from_numpy(y[idx]))
+            for name, idx in zip(("train", "val", "test"), parts, strict=True)
+        }
+        splits["all"] = (torch.from_numpy(x), torch.from_numpy(y))
+        return splits

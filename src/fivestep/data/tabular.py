@@ -28,15 +28,14 @@ import torch
 from torch import Tensor
 
 from fivestep.data import prepared as prep
-from fivestep.data.base import InMemoryDataModule
+from fivestep.data.base import InGraph, InMemoryDataModule, Splits
 from fivestep.data.batches import BlockBatches, TensorBatches
 from fivestep.data.prepared import Columns, FrameColumns, Prepared
-from fivestep.data.split import split_assignment
+from fivestep.data.split import split_assignment, split_indices
 from fivestep.errors import UserError
+from fivestep.models.task import Task
 
 log = logging.getLogger(__name__)
-
-Task = Literal["binary", "multiclass", "regression"]
 
 # scikit-learn's bundled tables (shipped inside the package: no download) and their task.
 BUNDLED: dict[str, Task] = {
@@ -93,7 +92,10 @@ class TabularDataModule(InMemoryDataModule):
             (needs `path` and `cache_dir`); False = never; "auto" = when the float32
             matrix would exceed `mmap_above_gb` GiB.
         block_batches: batches per shuffled block in mmap mode.
+        folds, fold: k-fold cross-validation, see `InMemoryDataModule`.
     """
+
+    raw_rows = True
 
     def __init__(
         self,
@@ -119,9 +121,10 @@ class TabularDataModule(InMemoryDataModule):
         mmap: bool | str = "auto",
         mmap_above_gb: float = 4.0,
         block_batches: int = 64,
-        steps_per_batch: int = 1,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device, steps_per_batch)
+        super().__init__(batch_size, shuffle, seed, on_device, folds, fold)
         sources = [name for name, v in (("path", path), ("dataset", dataset), ("frame", frame))
                    if v is not None]
         if len(sources) != 1:
@@ -178,6 +181,15 @@ class TabularDataModule(InMemoryDataModule):
             raise RuntimeError("call setup() first")
         return self.prepared.rows
 
+    @property
+    def input_columns(self) -> list[str]:
+        return list(self._fitted("features"))
+
+    def in_graph(self) -> InGraph:
+        st = self._state
+        return InGraph(st["median"], st["shift"], st["scale"],
+                       st.get("target_shift", 0.0), st.get("target_scale", 1.0))
+
     def _fitted(self, key: str) -> Any:
         if not self._state:
             raise RuntimeError("call setup() or load_state_dict() first")
@@ -200,6 +212,7 @@ class TabularDataModule(InMemoryDataModule):
                 "missing": self.missing, "scaling": self.scaling,
                 "target_scaling": self.target_scaling, "val_fraction": self.val_fraction,
                 "test_fraction": self.test_fraction, "split_seed": self.split_seed,
+                "folds": self.folds, "fold": self.fold,
                 "dataset": self.dataset, "dataset_kwargs": self.dataset_kwargs}
 
     def _columns(self) -> Columns:
@@ -215,6 +228,14 @@ class TabularDataModule(InMemoryDataModule):
             return [self.target or "", *self.features, *self.categorical]
 
         return prep.read_columns(Path(self.path), needed)
+
+    def _load(self) -> pd.DataFrame:
+        """The whole raw table, target included, in the source's row order."""
+        if self.frame is not None:
+            return self.frame.copy()
+        if self.dataset is not None:
+            return self._load_sklearn()
+        return read_table(Path(self.path))
 
     def _load_sklearn(self) -> pd.DataFrame:
         from sklearn import datasets
@@ -242,17 +263,14 @@ class TabularDataModule(InMemoryDataModule):
 
     # ---------------------------------------------------------------- setup
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:  # read already (train() reads the data before the Trainer exists)
-            self.move_to_device()
-            return
+    def load(self) -> Splits:
         prepared = self._cached() or self._prepare()
         self.prepared = prepared
         self._state = prepared.state
+        splits: Splits = {}
         for name in ("train", "val", "test", "all"):
             x, y = prepared.split(name)
-            self.splits[name] = (torch.from_numpy(x), torch.from_numpy(y))
-        self.move_to_device()
+            splits[name] = (torch.from_numpy(x), torch.from_numpy(y))
         counts = prepared.counts
         log.info(
             "Data %s: %d rows (%d/%d/%d), %d features after encoding, task %s%s%s%s",
@@ -261,6 +279,7 @@ class TabularDataModule(InMemoryDataModule):
             ", memory-mapped" if self.memory_mapped else "",
             f", prepared files {prepared.directory}" if prepared.directory else "",
         )
+        return splits
 
     def _cache_path(self) -> Path | None:
         if self.path is None or self.cache_dir is None or not Path(self.path).is_file():
@@ -343,8 +362,15 @@ class TabularDataModule(InMemoryDataModule):
         codes, label_names = _encode_labels(y_raw, task, target, where)
         del y_raw
         try:
-            assign = split_assignment(codes, self.val_fraction, self.test_fraction,
-                                      self.split_seed, stratify=task != "regression")
+            if self.folds is None:
+                assign = split_assignment(codes, self.val_fraction, self.test_fraction,
+                                          self.split_seed, stratify=task != "regression")
+            else:  # k-fold: scikit-learn's (Stratified)KFold over the non-test rows
+                assign = np.zeros(n, dtype=np.int8)
+                _, val_rows, test_rows = split_indices(
+                    codes, self.val_fraction, self.test_fraction, self.split_seed,
+                    stratify=task != "regression", folds=self.folds, fold=self.fold)
+                assign[val_rows], assign[test_rows] = 1, 2
         except ValueError as err:
             raise UserError(f"{where} ({n} rows): {err}") from None
         counts = tuple(int(c) for c in np.bincount(assign, minlength=3))
@@ -484,9 +510,6 @@ class TabularDataModule(InMemoryDataModule):
     def train_dataloader(self) -> TensorBatches | BlockBatches:
         if not self.memory_mapped:
             return super().train_dataloader()
-        if self.steps_per_batch > 1:
-            raise UserError("data.steps_per_batch > 1 works with tables in memory; "
-                            "set data.mmap=false or data.steps_per_batch=1")
         trainer = self.trainer
         return BlockBatches(
             self.splits["train"], batch_size=self.batch_size, shuffle=self.shuffle,
@@ -543,6 +566,8 @@ class TabularDataModule(InMemoryDataModule):
 
     def inverse_target(self, y: Tensor) -> Tensor:
         """Regression outputs in training units -> the target's original units."""
+        if self.task != "regression":
+            return y
         return y * self._state["target_scale"] + self._state["target_shift"]
 
 

@@ -11,6 +11,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+from fivestep.config.types import NonNegativeFloat
+
 _ATOMS = (int, float, str, bool, type(None))
 
 
@@ -82,7 +84,7 @@ class BufferedCheckpoint(ModelCheckpoint):
         **kwargs: `ModelCheckpoint`'s arguments (`dirpath`, `monitor`, `save_last`, ...).
     """
 
-    def __init__(self, write_interval_s: float = 5.0, **kwargs: Any) -> None:
+    def __init__(self, write_interval_s: NonNegativeFloat = 5.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if write_interval_s < 0:
             raise ValueError(f"write_interval_s={write_interval_s} must be >= 0")

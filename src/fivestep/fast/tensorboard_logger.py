@@ -53,7 +53,7 @@ class TensorBoardLogger(LightningTensorBoardLogger):
                     "of scalars"
                 ) from err
         if values:
-            self.experiment._get_file_writer().add_summary(Summary(value=values), step)
+            self.experiment.file_writer.add_summary(Summary(value=values), step)
 
     def save(self) -> None:
         now = time.monotonic()
@@ -61,16 +61,3 @@ class TensorBoardLogger(LightningTensorBoardLogger):
             return
         self._last_flush = now
         super().save()
-
-
-def restart_at(loggers: list[Any], step: int) -> None:
-    """Make TensorBoard drop what an interrupted process of this run logged at `step`
-    or later: a run resumed from a checkpoint taken at `step` logs those points again.
-
-    The new event file starts with a `SessionLog.START` event at `step` (the writer's
-    `purge_step`); TensorBoard then discards the run's earlier events with larger steps.
-    Call it before the logger's writer exists (before anything is logged).
-    """
-    for logger in loggers:
-        if isinstance(logger, LightningTensorBoardLogger) and logger._experiment is None:
-            logger._kwargs["purge_step"] = step

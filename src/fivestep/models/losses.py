@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fivestep.errors import UserError
+from fivestep.models.task import TASKS
 
-TASKS = ("binary", "multiclass", "regression")
 DEFAULTS = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}
 
 

@@ -4,6 +4,7 @@ the metrics. No Lightning import here, so a net can be used in any PyTorch code.
 
 from torch import Tensor, nn
 
+from fivestep.config.types import Fraction, PositiveInt
 from fivestep.errors import UserError
 
 
@@ -23,7 +24,8 @@ class TwoLayerNet(nn.Module):
     """
 
     def __init__(
-        self, in_features: int = 5, hidden1: int = 8, hidden2: int = 4, out_features: int = 1
+        self, in_features: PositiveInt = 5, hidden1: PositiveInt = 8, hidden2: PositiveInt = 4,
+        out_features: PositiveInt = 1,
     ) -> None:
         super().__init__()
         self.hidden1 = nn.Linear(in_features, hidden1)
@@ -63,11 +65,11 @@ class MLP(nn.Module):
 
     def __init__(
         self,
-        in_features: int,
-        hidden: list[int] | tuple[int, ...] = (64, 32),
-        out_features: int = 1,
+        in_features: PositiveInt,
+        hidden: list[PositiveInt] | tuple[PositiveInt, ...] = (64, 32),
+        out_features: PositiveInt = 1,
         activation: str = "relu",
-        dropout: float = 0.0,
+        dropout: Fraction = 0.0,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -98,7 +100,8 @@ class FunkyNet(TwoLayerNet):
     """
 
     def __init__(
-        self, in_features: int = 5, hidden1: int = 8, hidden2: int = 4, out_features: int = 1
+        self, in_features: PositiveInt = 5, hidden1: PositiveInt = 8, hidden2: PositiveInt = 4,
+        out_features: PositiveInt = 1,
     ) -> None:
         super().__init__(in_features, hidden1, hidden2, out_features)
         self.tanh = nn.Tanh()
@@ -123,6 +126,7 @@ class RegressionNet(TwoLayerNet):
     """
 
     def __init__(
-        self, in_features: int = 20, hidden1: int = 40, hidden2: int = 40, out_features: int = 1
+        self, in_features: PositiveInt = 20, hidden1: PositiveInt = 40,
+        hidden2: PositiveInt = 40, out_features: PositiveInt = 1,
     ) -> None:
         super().__init__(in_features, hidden1, hidden2, out_features)

@@ -4,7 +4,7 @@ Lightning zeroes the gradients, calls `training_step` (forward + loss), runs
 `backward` and steps the optimizer returned by `configure_optimizers`."""
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
@@ -15,12 +15,13 @@ from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import AUROC, Accuracy, F1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
+from fivestep.config.types import ClassCount, PositiveInt
 from fivestep.errors import UserError
 from fivestep.models.losses import build_loss
+from fivestep.models.task import Task, predictions, squeeze_output
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
-Task = Literal["binary", "multiclass", "regression"]
 
 
 class System(L.LightningModule):
@@ -42,6 +43,12 @@ class System(L.LightningModule):
         task: "binary", "multiclass" or "regression"; `fivestep.train` fills it in
             from the data when the config leaves it null.
         num_classes: K for multi-class (2 for binary; None for regression).
+        step_batch_size: cut each training batch into optimizer steps of this many
+            rows, several steps per Lightning step (Keras' `steps_per_execution`):
+            `data.batch_size=8192 model.step_batch_size=1024` makes the same steps, on
+            the same rows in the same order, as `data.batch_size=1024`, but pays
+            Lightning's per-step hooks and bookkeeping once per 8 steps. Uses manual
+            optimization; null = one automatic step per batch.
     """
 
     def __init__(
@@ -51,10 +58,10 @@ class System(L.LightningModule):
         loss: str | nn.Module = "auto",
         scheduler: SchedulerFactory | None = None,
         task: Task | None = None,
-        num_classes: int | None = None,
+        num_classes: ClassCount | None = None,
+        step_batch_size: PositiveInt | None = None,
     ) -> None:
         super().__init__()
-        self._automatic = True
         if task is None:
             raise UserError(
                 "model.task is null; it is filled in from the data by fivestep.train, "
@@ -67,6 +74,10 @@ class System(L.LightningModule):
         self.num_classes = 2 if task == "binary" else num_classes
         self.loss_fn = build_loss(loss, task) if isinstance(loss, str) else loss
         _refuse_sparse_adam(optimizer, net)
+        if step_batch_size is not None:
+            _check_step_batch_size(step_batch_size, optimizer)
+            self.automatic_optimization = False  # several optimizer steps per training_step
+        self.step_batch_size = step_batch_size
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         if task == "regression":
@@ -99,17 +110,7 @@ class System(L.LightningModule):
 
     def _output(self, x: Tensor) -> Tensor:
         """The net's output as the loss takes it: `(batch,)`, or `(batch, K)` logits."""
-        out = self.net(x)
-        return out if self.task == "multiclass" else out.squeeze(-1)
-
-    def _predictions(self, output: Tensor) -> Tensor:
-        """Probabilities of the positive class `(batch,)` or of each class `(batch, K)`,
-        or regression values `(batch,)`."""
-        if self.task == "binary":
-            return torch.sigmoid(output)
-        if self.task == "multiclass":
-            return torch.softmax(output, dim=-1)
-        return output
+        return squeeze_output(self.net(x), self.task)
 
     def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Forward and loss; returns `(loss, output, y as the loss took it)`."""
@@ -122,100 +123,60 @@ class System(L.LightningModule):
         """Forward and loss; returns `(loss, predictions, targets for the metrics)`."""
         loss, output, y = self._loss(batch)
         target = y if self.task == "regression" else y.long()
-        return loss, self._predictions(output.detach()), target
+        return loss, predictions(output.detach(), self.task), target
 
-    # ------------------------------------------------------ several steps per batch
-    # With `data.steps_per_batch=K` a training batch holds K batches stacked, `(K, B, ...)`,
-    # and training_step runs K optimizer steps on it (manual optimization): each step is
-    # today's arithmetic (zero_grad, forward, loss, backward, step), but Lightning's
-    # per-step cost is paid once per K steps.
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        counted = True
+        if not self.automatic_optimization:
+            self._several_steps(batch)
+        else:
+            loss, _, y = self._loss(batch)
+            # L-BFGS calls this closure many times per step (its line search tries other
+            # weights); count only the first call: the loss at the weights before the step.
+            step = (self.trainer.global_step, batch_idx) if self._trainer else None
+            counted = step != self._logged_step or step is None
+            if counted:
+                self._logged_step = step
+                self._add_train_loss(loss, len(y))
+        if counted and self._trainer and batch_idx + 1 == self.trainer.num_training_batches:
+            # the epoch's last step; logged here, not in on_train_epoch_end, so callbacks
+            # see it at epoch end; under DDP the ranks' means are averaged (equal shards)
+            self.log("train/loss", self._train_loss_sum / self._train_rows,
+                     on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+            self._train_loss_sum.zero_()
+            self._train_rows = 0
+        return None if not self.automatic_optimization else loss
 
-    def _steps_per_batch(self) -> int:
-        trainer = self._trainer
-        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        return int(getattr(datamodule, "steps_per_batch", 1) or 1)
+    def _add_train_loss(self, loss: Tensor, rows: int) -> None:
+        self._train_loss_sum += loss.detach() * rows
+        self._train_rows += rows
 
-    @property  # type: ignore[override]
-    def automatic_optimization(self) -> bool:
-        if self._steps_per_batch() == 1:
-            return self._automatic
-        # Lightning reads this first when it checks the loop's configuration: refuse
-        # here, in our words, what manual optimization cannot honour
-        self._refuse_what_steps_per_batch_cannot_do(None, None)
-        return False
-
-    @automatic_optimization.setter
-    def automatic_optimization(self, value: bool) -> None:
-        self._automatic = value
-
-    def _refuse_what_steps_per_batch_cannot_do(self, optimizer: Any, scheduler: Any) -> None:
-        k = self._steps_per_batch()
-        if k == 1:
-            return
-        trainer = self._trainer
-        reasons = []
-        if trainer is None:
-            return
-        if trainer.accumulate_grad_batches != 1:
-            reasons.append(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches}")
-        if trainer.gradient_clip_val:
-            reasons.append(f"trainer.gradient_clip_val={trainer.gradient_clip_val}")
-        if isinstance(optimizer, torch.optim.LBFGS):
-            reasons.append("model/optimizer=lbfgs (it re-evaluates the loss in each step)")
-        if isinstance(scheduler, ReduceLROnPlateau):
-            reasons.append("a ReduceLROnPlateau scheduler")
-        if reasons:
-            raise UserError(
-                f"data.steps_per_batch={k} runs {k} optimizer steps in one training step and "
-                f"cannot be combined with {', '.join(reasons)}; set data.steps_per_batch=1"
-            )
-
-    def _manual_steps(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+    def _several_steps(self, batch: tuple[Tensor, Tensor]) -> None:
+        """`batch` cut into optimizer steps of `step_batch_size` rows, each the arithmetic
+        of one automatic step: forward, loss, zero the gradients, backward, step."""
         optimizer = self.optimizers()
-        xs, ys = batch
-        total = torch.zeros((), device=xs.device)
-        for x, y in zip(xs, ys, strict=True):
+        x, y = batch
+        for x_step, y_step in zip(x.split(self.step_batch_size), y.split(self.step_batch_size),
+                                  strict=True):
+            loss, _, target = self._loss((x_step, y_step))
             optimizer.zero_grad()
-            loss, _, target = self._loss((x, y))
             self.manual_backward(loss)
             optimizer.step()
-            total = total + loss.detach() * len(target)
-        self._train_loss_sum += total
-        self._train_rows += xs.shape[0] * xs.shape[1]
-        return total / (xs.shape[0] * xs.shape[1])
+            self._add_train_loss(loss, len(target))
 
     def on_train_epoch_end(self) -> None:
-        if not self.automatic_optimization:  # epoch schedulers: stepped here by hand
-            scheduler = self.lr_schedulers()
-            if scheduler is not None:
-                scheduler.step()
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        if not self.automatic_optimization:
-            loss = self._manual_steps(batch)
-            if batch_idx + 1 == self.trainer.num_training_batches:
-                self.log("train/loss", self._train_loss_sum / self._train_rows,
-                         on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-                self._train_loss_sum.zero_()
-                self._train_rows = 0
-            return loss
-        loss, _, y = self._loss(batch)
-        # L-BFGS calls this closure many times per step (its line search tries other
-        # weights); count only the first call: the loss at the weights before the step.
-        step = (self.trainer.global_step, batch_idx) if self._trainer else None
-        if step != self._logged_step or step is None:
-            self._logged_step = step
-            rows = len(y)
-            self._train_loss_sum += loss.detach() * rows
-            self._train_rows += rows
-            if batch_idx + 1 == self.trainer.num_training_batches:  # the epoch's last step
-                # logged here, not in on_train_epoch_end, so callbacks see it at epoch end;
-                # under DDP the ranks' means are averaged (their shards are equal)
-                self.log("train/loss", self._train_loss_sum / self._train_rows,
-                         on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-                self._train_loss_sum.zero_()
-                self._train_rows = 0
-        return loss
+        # Lightning steps epoch schedulers itself only under automatic optimization; here,
+        # at the same point (after validation, before the next epoch), as it would.
+        if self.automatic_optimization or self.scheduler_factory is None:
+            return
+        scheduler = self.lr_schedulers()
+        if isinstance(scheduler, ReduceLROnPlateau):
+            if "val/loss" not in self.trainer.callback_metrics:
+                raise UserError("model/scheduler=plateau watches val/loss, but this run has no "
+                                "validation split; set data.val_fraction > 0")
+            scheduler.step(self.trainer.callback_metrics["val/loss"])
+        else:
+            scheduler.step()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, preds, target = self._step(batch)
@@ -243,38 +204,28 @@ class System(L.LightningModule):
         """Binary `(batch,)` positive-class probabilities, multi-class `(batch, K)`
         probabilities, or regression values `(batch,)` (in the units trained on)."""
         x = batch[0] if isinstance(batch, tuple | list) else batch
-        return self._predictions(self._output(x))
+        return predictions(self.net(x), self.task)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
-            if self._trainer is not None:
-                self._refuse_what_steps_per_batch_cannot_do(optimizer, None)
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        if self._trainer is not None:
-            self._refuse_what_steps_per_batch_cannot_do(optimizer, scheduler)
         config: dict[str, Any] = {"scheduler": scheduler, "interval": "epoch"}
         if isinstance(scheduler, ReduceLROnPlateau):
             config["monitor"] = "val/loss"
         return {"optimizer": optimizer, "lr_scheduler": config}
 
 
-class Classifier(System):
-    """The foundation's classifier signature, kept for code that calls it positionally:
-    `Classifier(net, loss, optimizer, scheduler=None, num_classes=2)` is a `System`
-    for a binary (2) or multi-class (K) task."""
-
-    def __init__(
-        self,
-        net: nn.Module,
-        loss: str | nn.Module,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        num_classes: int = 2,
-    ) -> None:
-        task = "binary" if num_classes == 2 else "multiclass"
-        super().__init__(net, optimizer, loss, scheduler, task=task, num_classes=num_classes)
+def _check_step_batch_size(rows: int, optimizer: OptimizerFactory) -> None:
+    """Refuse what several steps per Lightning step cannot do."""
+    if rows < 1:
+        raise UserError(f"model.step_batch_size={rows} must be a positive number of rows, or null")
+    if getattr(optimizer, "func", optimizer) is torch.optim.LBFGS:
+        raise UserError(
+            "model.step_batch_size cannot be combined with model/optimizer=lbfgs (L-BFGS "
+            "re-evaluates the loss in a closure); set model.step_batch_size=null"
+        )
 
 
 def _refuse_sparse_adam(optimizer: OptimizerFactory, net: nn.Module) -> None:

@@ -1,6 +1,7 @@
-"""Lightning callbacks that show a run the way the article does: the learning rate,
-the seed's probability chart every N epochs, the loss curves, ROC curve and confusion
-matrix (or predicted-vs-true for regression), and weight/gradient histograms.
+"""Lightning callbacks that show a run the way the article does: the learning rate, the
+seed's probability chart every N epochs, the loss curves, ROC curve and confusion matrix (or
+predicted-vs-true for regression), and weight/gradient histograms. Public Lightning
+and TensorBoard APIs only.
 
 Figures are PNG files under `dirpath` (the run's `plots/`) and, when the run has a
 TensorBoard logger, images in its event file with the same bytes; their step is the
@@ -11,6 +12,7 @@ eval mode without gradients, so an epoch without a figure costs nothing. Only th
 global-zero process draws.
 """
 
+import io
 import logging
 import struct
 from pathlib import Path
@@ -21,6 +23,8 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import Tensor
 
+from fivestep.data.base import InMemoryDataModule
+from fivestep.models.task import predictions
 from fivestep.monitoring import figures
 
 log = logging.getLogger(__name__)
@@ -33,10 +37,10 @@ MAX_FIGURE_ROWS = 200_000
 
 def _rows(trainer: L.Trainer) -> tuple[str, Tensor, Tensor] | None:
     """`(split name, x: (rows, features), y: (rows,))` of the rows figures show."""
-    splits = getattr(trainer.datamodule, "splits", None)
-    if not splits:
-        log.warning("figures: the datamodule has no `splits` dict; no figure is drawn")
+    if not isinstance(trainer.datamodule, InMemoryDataModule):
+        log.warning("figures: the datamodule is not an InMemoryDataModule; no figure is drawn")
         return None
+    splits = trainer.datamodule.splits
     name = "val" if "val" in splits and len(splits["val"][0]) else "all"
     x, y = splits[name]
     if len(x) > MAX_FIGURE_ROWS:
@@ -47,7 +51,7 @@ def _rows(trainer: L.Trainer) -> tuple[str, Tensor, Tensor] | None:
 
 @torch.no_grad()
 def _outputs(pl_module: L.LightningModule, x: Tensor) -> Tensor:
-    """Probabilities or values for `x`, in eval mode: binary `(rows,)` of class 1,
+    """`predictions` for `x` in eval mode: binary `(rows,)` probability of class 1,
     multi-class `(rows, K)`, regression `(rows,)`. The mode is restored after."""
     was_training = pl_module.training
     pl_module.eval()
@@ -55,14 +59,11 @@ def _outputs(pl_module: L.LightningModule, x: Tensor) -> Tensor:
         out = pl_module(x.to(pl_module.device)).float().cpu()
     finally:
         pl_module.train(was_training)
-    if pl_module.task == "multiclass":
-        return torch.softmax(out, dim=-1)
-    out = out.reshape(len(x))
-    return torch.sigmoid(out) if pl_module.task == "binary" else out
+    return predictions(out, pl_module.task)
 
 
 def _class_names(trainer: L.Trainer, k: int) -> list[str]:
-    names = getattr(trainer.datamodule, "label_names", None)
+    names = trainer.datamodule.label_names
     return [str(n) for n in names] if names and len(names) == k else [str(i) for i in range(k)]
 
 
@@ -83,16 +84,22 @@ def publish(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
     writer = _writer(trainer)
-    if writer is not None:
+    if writer is None:
+        return path
+    if writer.file_writer is not None:
+        # The event file takes the encoded PNG as it is: one render per figure, and the
+        # image in TensorBoard is byte for byte the file on disk.
         from tensorboard.compat.proto.summary_pb2 import Summary
 
         width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
         image = Summary.Image(height=height, width=width, colorspace=4,
                               encoded_image_string=png)
         summary = Summary(value=[Summary.Value(tag=f"figures/{tag}", image=image)])
-        # The writer's public `add_image` takes pixels and re-encodes them; handing it
-        # the encoded file keeps one render per figure and the PNG identical.
-        writer._get_file_writer().add_summary(summary, step)
+        writer.file_writer.add_summary(summary, step)
+    else:  # a closed writer: `add_image` reopens it (and re-encodes the pixels)
+        from matplotlib.image import imread
+
+        writer.add_image(f"figures/{tag}", imread(io.BytesIO(png)), step, dataformats="HWC")
     return path
 
 
@@ -100,8 +107,8 @@ class LearningRate(L.Callback):
     """Logs `train/lr` (the first optimizer's first parameter group; `train/lr/<i>`
     for every further group) once per epoch, as in effect during that epoch, at the
     epoch's first step. It writes to the loggers directly, as Lightning's
-    `LearningRateMonitor` does (one `self.log` call costs ~0.4 ms, more than a seed
-    epoch's training step), but keeps the split-first key style."""
+    `LearningRateMonitor` does, but keeps the split-first key style, and a run
+    without a logger is no error (`LearningRateMonitor` refuses to start then)."""
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not trainer.loggers:

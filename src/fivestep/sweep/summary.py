@@ -4,13 +4,19 @@ Hydra calls `on_multirun_end` once the sweeper is done. The table is read back f
 the job folders, so it works with any sweeper and launcher: each job's
 `.hydra/overrides.yaml` and the `metrics.json` that `train()` writes at the end of a
 run. A job without `metrics.json` (failed, pruned, still running) is listed last
-with an empty metric. Written as `summary.csv` and `summary.md` in the sweep folder,
-sorted by the objective (best first), and printed.
+with an empty metric; one whose `metrics.json` says `"status": "failed"` (training
+went non-finite, see `fivestep.monitoring.finite_guard`) shows that status, and no
+metrics. Written as `summary.csv` and `summary.md` in the sweep folder, sorted by the
+objective (best first), and printed. Below the jobs, the Markdown table has a
+`mean ± std` row: every metric's mean and sample standard deviation over the jobs
+that have it (a k-fold sweep's cross-validated figure); `summary.csv` keeps one row
+per job and gets the same figures as `summary_spread.csv`.
 """
 
 import csv
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +38,9 @@ def job_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row[key] = value
         metrics_file = job_dir / "metrics.json"
         if metrics_file.is_file():
-            row["status"] = "complete"
-            row.update(json.loads(metrics_file.read_text())["metrics"])
+            summary = json.loads(metrics_file.read_text())
+            row["status"] = summary.get("status", "complete")  # "failed": stopped on NaN
+            row.update(summary.get("metrics", {}))
         else:
             row["status"] = "no metrics.json"
         rows.append(row)
@@ -81,6 +88,19 @@ def _cell(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def spread(rows: list[dict[str, Any]], names: list[str]) -> dict[str, tuple[float, float, int]]:
+    """`{metric: (mean, sample std, jobs)}` for every metric column two or more jobs have."""
+    out = {}
+    for key in names:
+        if "/" not in key or not _is_metric(rows, key):
+            continue
+        values = [float(r[key]) for r in rows
+                  if isinstance(r.get(key), int | float) and not math.isnan(r[key])]
+        if len(values) >= 2:
+            out[key] = (statistics.mean(values), statistics.stdev(values), len(values))
+    return out
+
+
 def markdown(rows: list[dict[str, Any]], names: list[str]) -> str:
     """A Markdown table of `rows`, floats to 4 decimals; overrides shared by all jobs go above."""
     same = {
@@ -92,6 +112,12 @@ def markdown(rows: list[dict[str, Any]], names: list[str]) -> str:
     names = [k for k in names if k not in same]
     lines = head * bool(same) + ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     lines += ["| " + " | ".join(_cell(r.get(k)) for k in names) + " |" for r in rows]
+    stats = spread(rows, names)
+    if stats:
+        jobs = max(n for _, _, n in stats.values())
+        cells = [f"{stats[k][0]:.4f} ± {stats[k][1]:.4f}" if k in stats else "" for k in names]
+        cells[0] = f"mean ± std ({jobs} jobs)"
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -106,6 +132,12 @@ def write_summary(sweep_dir: Path, metric: str | None, direction: str | None) ->
         writer = csv.DictWriter(f, fieldnames=names, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    stats = spread(rows, names)
+    if stats:
+        with open(sweep_dir / "summary_spread.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["metric", "mean", "std", "jobs"])
+            writer.writerows([k, mean, std, n] for k, (mean, std, n) in stats.items())
     table = markdown(rows, names)
     (sweep_dir / "summary.md").write_text(table)
     return table

@@ -1,0 +1,64 @@
+"""Every DataModule of `configs/data/` keeps the contract of `fivestep.data.base`."""
+
+import pandas as pd
+import pytest
+import torch
+
+from fivestep.config.instantiate import build
+from fivestep.data.base import SPLITS, DataShape, InGraph, InMemoryDataModule
+from fivestep.models.task import TASKS
+
+from ..conftest import CONFIGS, ROOT
+
+EXTRA = {"tabular": [f"data.path={ROOT / 'data' / 'csv_example.csv'}", "data.target=renewed"]}
+OPTIONS = sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_datamodule_keeps_the_contract(option, make_cfg, tmp_path):
+    cfg = make_cfg(f"data={option}", *EXTRA.get(option, []))
+    dm = build(cfg.data)
+    assert isinstance(dm, InMemoryDataModule)
+
+    shape = dm.shape()  # reads the data once ...
+    assert isinstance(shape, DataShape) and shape.task in TASKS
+    splits = dm.splits
+    dm.setup("fit")  # ... and Lightning's setup reuses it
+    assert dm.splits is splits
+    assert set(splits) == set(SPLITS)
+
+    x_all, y_all = splits["all"]
+    assert x_all.dtype == torch.float32 and x_all.shape[1] == shape.n_features
+    assert y_all.dtype == (torch.int64 if shape.task == "multiclass" else torch.float32)
+    assert sum(len(splits[s][0]) for s in ("train", "val", "test")) == len(x_all)
+    assert len(dm.feature_names) == shape.n_features
+    if shape.task == "regression":
+        assert shape.num_classes is None and dm.label_names is None
+    else:
+        assert len(dm.label_names) == shape.num_classes
+        assert set(y_all.long().tolist()) <= set(range(shape.num_classes))
+
+    graph = dm.in_graph()
+    assert isinstance(graph, InGraph)
+    assert len(graph.median) == len(graph.shift) == len(graph.scale) <= shape.n_features
+    y = torch.arange(3, dtype=torch.float32)
+    assert dm.inverse_target(y).shape == y.shape
+
+    state = dm.state_dict()  # plain data: loads without pickle
+    torch.save(state, tmp_path / "state.pt")
+    reloaded = build(cfg.data)
+    reloaded.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    if dm.raw_rows:  # the fitted preprocessing alone turns raw rows into the same x
+        assert reloaded.input_columns == dm.input_columns
+        raw = _raw_rows(dm, option)
+        x_raw = reloaded.transform(raw)
+        rows = getattr(dm, "source_rows", None)  # a table's "all" is ordered by split
+        if rows is not None:
+            x_raw = x_raw[torch.from_numpy(rows.astype("int64"))]
+        torch.testing.assert_close(x_raw, x_all, rtol=0, atol=1e-6)
+
+
+def _raw_rows(dm: InMemoryDataModule, option: str) -> pd.DataFrame:
+    if option == "tabular":
+        return pd.read_csv(ROOT / "data" / "csv_example.csv")
+    return dm._load()
