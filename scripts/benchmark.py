@@ -390,9 +390,13 @@ class AnonPeak:
 
 def tables_overrides(args: argparse.Namespace, cache: str, mmap: bool = False) -> list[str]:
     batch = args.mmap_batch_size if mmap else args.batch_size
+    # an --override of data.batch_size (with model.step_batch_size, several optimizer steps
+    # per Lightning step) replaces the default one: Hydra refuses a key given twice
+    sized = any(o.startswith("data.batch_size=") for o in EXTRA_OVERRIDES)
     return [
         "experiment=two_layer", "data=tabular", f"data.path={args.table}",
-        "data.target=target", f"data.batch_size={batch}", "trainer.max_epochs=1",
+        "data.target=target", *([] if sized else [f"data.batch_size={batch}"]),
+        "trainer.max_epochs=1",
         "test=false", f"paths.cache_dir={cache}", f"data.mmap={str(mmap).lower()}",
         *EXTRA_OVERRIDES,
     ]
