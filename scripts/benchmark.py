@@ -27,6 +27,22 @@ summary), i.e. what Lightning itself costs over the raw loop; no project change 
 - `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
   against `python -c "import lightning"`, the framework's own floor.
 - `test-suite`: wall time of the default `pytest` run, against its 60 s budget.
+- `tables`: your own table at scale (issue 13). For each size in `--table-rows` (default
+  1M, 5M, 20M rows x `--features` numeric columns, a Parquet file written in streamed
+  chunks under `--table-dir`): `train.py` with `data=tabular` (the two-layer net, batch
+  `--batch-size`, one epoch, `test=false`, a fresh cache) end to end against a
+  hand-written script (pyarrow read into a float32 matrix, seeded 60/20/20 split,
+  standardized on the training rows, one epoch of the same net and SGD, validation
+  accuracy): process wall time as the marginal cost over a 1,000-row file, and peak RSS;
+  the preparation (read -> tensors, no cache) against the I/O floor (pyarrow reading the
+  same columns into float32); a cache hit (a second run on the same file and settings:
+  the share of its wall time spent preparing); and peak RSS against 4 GiB at the largest
+  size.
+- `mmap`: `--mmap-rows` (default 100M) x `--features` float32 rows trained with
+  `data.mmap=true` for one epoch (batch `--mmap-batch-size`): peak anonymous memory
+  (RssAnon, sampled from /proc/self/status; the mapped file's page cache is not counted)
+  against 4 GiB, the preparation and the epoch's time. The source file is written in
+  chunks, never whole in memory.
 
 Prints a table of medians and ratios project/raw, and writes it as JSON (`--out`).
 """
@@ -54,7 +70,14 @@ TARGETS: dict[str, tuple[str, float, float]] = {
     "tabular_rss": ("<=", 1.5, 1.5),
     "startup": ("<=", 1.5, 1.5),
     "test-suite": ("<=", 1.0, 1.0),
+    "tables_time": ("<=", 1.25, 1.0),  # train.py vs the hand-written script, end to end
+    "tables_rss": ("<=", 1.2, 1.0),
+    "tables_prep": ("<=", 3.0, 1.5),  # preparation vs pyarrow reading into float32
+    "tables_cache": ("<=", 0.05, 0.02),  # share of a cache-hit run spent preparing
+    "tables_4gb": ("<=", 1.0, 0.5),  # peak RSS / 4 GiB
+    "mmap_anon": ("<=", 1.0, 0.5),  # peak RssAnon / 4 GiB
 }
+GIB_MIB = 4096.0
 SUITE_BUDGET_S = 60.0
 
 
@@ -300,6 +323,185 @@ def tabular_raw_worker(args: argparse.Namespace, result: Path, index_select: boo
     )
 
 
+# ----------------------------------------------------------------------------- tables
+
+
+def write_table(path: Path, rows: int, features: int, dtype: str = "float64",
+                chunk: int = 1_000_000, seed: int = 0) -> Path:
+    """A Parquet file of `rows` x `features` numeric columns `x0..` and a 0/1 `target`
+    (a noisy linear rule of the first three columns), written `chunk` rows at a time
+    (one row group each): memory stays at one chunk, whatever `rows` is."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    names = [f"x{i}" for i in range(features)]
+    schema = pa.schema([*(pa.field(n, dtype) for n in names), pa.field("target", pa.int8())])
+    weights = np.array([1.5, -1.0, 0.5])[: min(3, features)]
+    # no dictionary encoding (random floats have no repeats: pyarrow would try, then give
+    # up, for every column chunk) and snappy: the writer keeps up with the generator
+    with pq.ParquetWriter(tmp, schema, use_dictionary=False, compression="snappy") as writer:
+        for i, start in enumerate(range(0, rows, chunk)):
+            n = min(chunk, rows - start)
+            rng = np.random.default_rng([seed, i])
+            x = rng.standard_normal((features, n), dtype=np.float32)  # a row per column
+            logit = weights @ x[: len(weights)] + rng.standard_normal(n, dtype=np.float32)
+            columns = [pa.array(x[j].astype(dtype, copy=False)) for j in range(features)]
+            columns.append(pa.array((logit > 0).astype(np.int8)))
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema),
+                               row_group_size=chunk)
+            del x, logit, columns
+    tmp.rename(path)
+    return path
+
+
+class AnonPeak:
+    """The process's peak RssAnon (anonymous memory, not page cache), sampled every 20 ms
+    from /proc/self/status by a daemon thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = self.read()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def read() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            self.peak = max(self.peak, self.read())
+
+    def done(self) -> float:
+        self.stop.set()
+        self.thread.join()
+        return max(self.peak, self.read())
+
+
+def tables_overrides(args: argparse.Namespace, cache: str, mmap: bool = False) -> list[str]:
+    batch = args.mmap_batch_size if mmap else args.batch_size
+    # an --override of data.batch_size (with model.step_batch_size, several optimizer steps
+    # per Lightning step) replaces the default one: Hydra refuses a key given twice
+    sized = any(o.startswith("data.batch_size=") for o in EXTRA_OVERRIDES)
+    return [
+        "experiment=two_layer", "data=tabular", f"data.path={args.table}",
+        "data.target=target", *([] if sized else [f"data.batch_size={batch}"]),
+        "trainer.max_epochs=1",
+        "test=false", f"paths.cache_dir={cache}", f"data.mmap={str(mmap).lower()}",
+        *EXTRA_OVERRIDES,
+    ]
+
+
+def tables_project_worker(args: argparse.Namespace, result: Path, mmap: bool = False) -> None:
+    """`train(cfg)` on the table; the DataModule's `load` (the preparation) is timed."""
+    anon = AnonPeak()
+    start = time.perf_counter()
+    from fivestep.data.tabular import TabularDataModule
+    from fivestep.train import train
+
+    timing: dict[str, Any] = {}
+    load = TabularDataModule.load
+
+    def timed_load(self: Any) -> Any:
+        t = time.perf_counter()
+        splits = load(self)
+        timing.update(prep_seconds=time.perf_counter() - t, cache_hit=self.cache_hit,
+                      memory_mapped=self.memory_mapped, rows=int(splits["train"][0].shape[0]))
+        return splits
+
+    TabularDataModule.load = timed_load  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(tables_overrides(args, args.cache, mmap), Path(tmp))
+        metrics = train(cfg)
+    result.write_text(json.dumps({
+        **timing, "seconds": time.perf_counter() - start, "rss_anon_peak_mib": anon.done(),
+        "val_acc": float(metrics.get("val/acc", float("nan"))),
+    }))
+
+
+def tables_raw_worker(args: argparse.Namespace, result: Path) -> None:
+    """The hand-written script: read, float32, seeded 60/20/20 split, standardize on the
+    training rows, one epoch of the same net and optimizer, validation accuracy."""
+    anon = AnonPeak()
+    start = time.perf_counter()
+    import numpy as np
+    import pyarrow.parquet as pq
+    import torch
+    from torch import nn
+
+    from fivestep.models.nets import TwoLayerNet
+
+    table = pq.read_table(args.table)
+    names = [n for n in table.column_names if n != "target"]
+    x = np.empty((table.num_rows, len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        x[:, j] = table.column(name).to_numpy()
+    y = table.column("target").to_numpy().astype(np.float32)
+    del table
+    n = len(x)
+    order = np.random.default_rng(0).permutation(n)
+    n_test, n_val = int(0.2 * n), int(0.2 * n)
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    x_train, y_train = torch.from_numpy(x[train]), torch.from_numpy(y[train])
+    x_val, y_val = torch.from_numpy(x[val]), torch.from_numpy(y[val])
+    del x, order, test
+    mean, std = x_train.mean(0), x_train.std(0)
+    x_train.sub_(mean).div_(std)
+    x_val.sub_(mean).div_(std)
+    torch.manual_seed(0)
+    net = TwoLayerNet(len(names), 8, 4, 1)
+    loss_fn = nn.BCEWithLogitsLoss()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    perm = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))
+    for i in range(0, len(x_train), args.batch_size):
+        rows = perm[i : i + args.batch_size]
+        xb, yb = x_train.index_select(0, rows), y_train.index_select(0, rows)
+        optimizer.zero_grad()
+        loss = loss_fn(net(xb).squeeze(-1), yb)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        correct = sum(
+            int(((net(x_val[i : i + 65536]).squeeze(-1) > 0).float() == y_val[i : i + 65536])
+                .sum()) for i in range(0, len(x_val), 65536))
+    result.write_text(json.dumps({"seconds": time.perf_counter() - start,
+                                  "rss_anon_peak_mib": anon.done(), "rows": len(x_train),
+                                  "val_acc": correct / max(len(x_val), 1)}))
+
+
+def tables_prep_worker(args: argparse.Namespace, result: Path) -> None:
+    """The preparation alone: read -> tensors, no cache."""
+    from fivestep.data.tabular import TabularDataModule
+
+    dm = TabularDataModule(path=args.table, target="target")
+    start = time.perf_counter()
+    dm.setup()
+    result.write_text(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def tables_floor_worker(args: argparse.Namespace, result: Path) -> None:
+    """The I/O floor: pyarrow reading the same columns into one float32 matrix."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    start = time.perf_counter()
+    table = pq.read_table(args.table)
+    x = np.empty((table.num_rows, table.num_columns), dtype=np.float32)
+    for j, name in enumerate(table.column_names):
+        x[:, j] = table.column(name).to_numpy()
+    result.write_text(json.dumps({"seconds": time.perf_counter() - start}))
+
+
 def sync(device: Any) -> None:
     import torch
 
@@ -344,6 +546,16 @@ def run_worker_side(args: argparse.Namespace) -> None:
         tabular_raw_worker(args, result, index_select=True)
     elif args.worker == "tabular:project":
         project_worker(tabular_overrides(args), result)
+    elif args.worker == "tables:project":
+        tables_project_worker(args, result)
+    elif args.worker == "tables:mmap":
+        tables_project_worker(args, result, mmap=True)
+    elif args.worker == "tables:raw":
+        tables_raw_worker(args, result)
+    elif args.worker == "tables:prep":
+        tables_prep_worker(args, result)
+    elif args.worker == "tables:floor":
+        tables_floor_worker(args, result)
     elif args.worker == "tabular:steps":
         steps = [f"data.batch_size={args.batch_size * args.steps_per_batch}",
                  f"model.step_batch_size={args.batch_size}"]
@@ -389,6 +601,9 @@ def run_worker(args: argparse.Namespace, name: str) -> dict[str, Any]:
         cmd = [PY, str(Path(__file__).resolve()), "--worker", name, "--result", str(result),
                "--device", args.device, "--rows", str(args.rows),
                "--features", str(args.features), "--batch-size", str(args.batch_size),
+               "--mmap-batch-size", str(args.mmap_batch_size),
+               *(["--table", str(args.table)] if args.table else []),
+               *(["--cache", str(args.cache)] if args.cache else []),
                "--steps-per-batch", str(args.steps_per_batch),
                *(f"--override={o}" for o in args.override)]
         wall, rss, code, tail = run_child(cmd)
@@ -533,8 +748,103 @@ def bench_test_suite(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [r]
 
 
+def sizes(text: str) -> list[int]:
+    return [int(float(v)) for v in text.split(",") if v.strip()]
+
+
+def bench_tables(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import shutil
+
+    out: list[dict[str, Any]] = []
+    table_dir = Path(args.table_dir)
+    base = write_table(table_dir / f"table-1000x{args.features}.parquet", 1000, args.features)
+    counts = sizes(args.table_rows)
+    for n in counts:
+        log(f"  writing {n:,} rows ...")
+        path = write_table(table_dir / f"table-{n}x{args.features}.parquet", n, args.features)
+        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in (
+            "raw", "project", "raw_base", "project_base", "prep", "floor", "hit")}
+        for i in range(args.repeat):
+            with tempfile.TemporaryDirectory(prefix="bench-cache-", dir=table_dir) as cache:
+                for key, worker, table in (("raw_base", "tables:raw", base),
+                                           ("project_base", "tables:project", base),
+                                           ("raw", "tables:raw", path),
+                                           ("project", "tables:project", path),
+                                           ("hit", "tables:project", path),
+                                           ("prep", "tables:prep", path),
+                                           ("floor", "tables:floor", path)):
+                    sub = argparse.Namespace(**{**vars(args), "table": str(table),
+                                                "cache": f"{cache}/{key}" if key not in (
+                                                    "hit",) else f"{cache}/project"})
+                    r = run_worker(sub, worker)
+                    runs[key].append(r)
+                    log(f"  tables {n:,} {key} #{i + 1}: {r['seconds']:.2f} s, process "
+                        f"{r['wall']:.1f} s, peak RSS {r['rss_mib']:.0f} MiB"
+                        + (f", prep {r['prep_seconds']:.2f} s" if "prep_seconds" in r else ""))
+                    if key == "hit" and not r.get("cache_hit"):
+                        raise SystemExit("tables: the second run did not hit the cache")
+        marginal = {side: [r["wall"] - b["wall"] for r, b in zip(
+            runs[side], runs[f"{side}_base"], strict=True)] for side in ("raw", "project")}
+        ratio = statistics.median(p / r for p, r in zip(marginal["project"], marginal["raw"],
+                                                        strict=True))
+        case = f"tables {n / 1e6:g}M"
+        out.append(row(case, "end to end (marginal over 1,000 rows)",
+                       statistics.median(marginal["raw"]), statistics.median(marginal["project"]),
+                       ratio, "tables_time", "s"))
+        out[-1]["runs"] = runs
+        out.append(row(case, "  peak RSS", median(runs["raw"], "rss_mib"),
+                       median(runs["project"], "rss_mib"), paired_ratio(runs, "rss_mib"),
+                       "tables_rss", "MiB"))
+        prep, floor = median(runs["prep"], "seconds"), median(runs["floor"], "seconds")
+        out.append(row(case, "  preparation vs I/O floor", floor, prep,
+                       statistics.median(p["seconds"] / f["seconds"] for p, f in zip(
+                           runs["prep"], runs["floor"], strict=True)), "tables_prep", "s"))
+        share = statistics.median(r["prep_seconds"] / r["wall"] for r in runs["hit"])
+        out.append(row(case, "  cache hit: share of the run preparing", None, share, share,
+                       "tables_cache", "share"))
+        if n == max(counts):
+            rss = median(runs["project"], "rss_mib")
+            out.append(row(case, "  peak RSS against 4 GiB", GIB_MIB, rss, rss / GIB_MIB,
+                           "tables_4gb", "MiB"))
+        if not args.keep_tables:
+            path.unlink(missing_ok=True)
+    if not args.keep_tables:
+        base.unlink(missing_ok=True)
+        shutil.rmtree(table_dir / "cache", ignore_errors=True)
+    return out
+
+
+def bench_mmap(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import shutil
+
+    table_dir = Path(args.table_dir)
+    n = int(args.mmap_rows)
+    log(f"  writing {n:,} float32 rows ...")
+    path = write_table(table_dir / f"table-{n}x{args.features}-f32.parquet", n, args.features,
+                       dtype="float32")
+    cache = table_dir / "mmap-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    try:
+        sub = argparse.Namespace(**{**vars(args), "table": str(path), "cache": str(cache)})
+        r = run_worker(sub, "tables:mmap")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        if not args.keep_tables:
+            path.unlink(missing_ok=True)
+    if not r.get("memory_mapped"):
+        raise SystemExit("mmap: the run did not train memory-mapped")
+    log(f"  mmap {n:,}: RssAnon peak {r['rss_anon_peak_mib']:.0f} MiB, peak RSS "
+        f"{r['rss_mib']:.0f} MiB (page cache of the mapped file included), prep "
+        f"{r['prep_seconds']:.1f} s, run {r['seconds']:.1f} s")
+    case = f"mmap {n / 1e6:g}M"
+    out = row(case, "peak RssAnon against 4 GiB", GIB_MIB, r["rss_anon_peak_mib"],
+              r["rss_anon_peak_mib"] / GIB_MIB, "mmap_anon", "MiB")
+    out["runs"] = r
+    return [out]
+
+
 CASES = {"seed": bench_seed, "tabular": bench_tabular, "startup": bench_startup,
-         "test-suite": bench_test_suite}
+         "test-suite": bench_test_suite, "tables": bench_tables, "mmap": bench_mmap}
 
 
 def machine(device: str) -> dict[str, Any]:
@@ -564,6 +874,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:,.0f}"
     if unit == "MiB":
         return f"{value:.0f} MiB"
+    if unit == "share":
+        return f"{value:.1%}"
     return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
 
 
@@ -603,6 +915,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=1_000_000, help="tabular rows")
     p.add_argument("--features", type=int, default=20, help="tabular features")
     p.add_argument("--batch-size", type=int, default=1024, help="tabular batch size")
+    p.add_argument("--table-rows", default="1000000,5000000,20000000",
+                   help="tables: comma-separated row counts (e.g. 1e6,5e6)")
+    p.add_argument("--mmap-rows", default="100000000", help="mmap: rows of the float32 table")
+    p.add_argument("--mmap-batch-size", type=int, default=4096, help="mmap: batch size")
+    p.add_argument("--table-dir", default=str(Path(tempfile.gettempdir()) / "fivestep-tables"),
+                   help="where the generated tables and caches go (deleted after the run)")
+    p.add_argument("--keep-tables", action="store_true", help="keep the generated tables")
+    p.add_argument("--table", help=argparse.SUPPRESS)
+    p.add_argument("--cache", help=argparse.SUPPRESS)
     p.add_argument("--steps-per-batch", type=int, default=8,
                    help="tabular 'steps' side: data.batch_size=N*batch model.step_batch_size=batch")
     p.add_argument("--out", default=str(ROOT / "logs" / "bench" / "benchmark.json"),
