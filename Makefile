@@ -18,7 +18,7 @@ CONSTRAINTS ?= constraints.txt
 LOCK_EXTRAS ?= dev,sweep,export,tracking,postgres
 PYTEST_ARGS ?=
 # One tier of marked tests; pytest's exit code 5 (it collected no test) passes.
-run_tier = $(PY) -m pytest $(1) $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "(no tests in this tier)"; }
+run_tier = $(PY) -m pytest -n 0 $(1) $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "(no tests in this tier)"; }
 
 .PHONY: setup torch lock train test test-slow test-slurm test-postgres test-browser test-all lint \
 	tensorboard mlflow bench clean-logs

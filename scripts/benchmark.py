@@ -26,7 +26,7 @@ Lightning Trainer with every extra off (no validation, logger, checkpoint, progr
 summary), i.e. what Lightning itself costs over the raw loop; no project change can go below it.
 - `startup`: wall time of `python train.py experiment=two_layer trainer.max_epochs=1`
   against `python -c "import lightning"`, the framework's own floor.
-- `test-suite`: wall time of the default `pytest` run, against its 60 s budget.
+- `test-suite`: wall time of the default `pytest` run, against its 45 s budget.
 - `tables`: your own table at scale (issue 13). For each size in `--table-rows` (default
   1M, 5M, 20M rows x `--features` numeric columns, a Parquet file written in streamed
   chunks under `--table-dir`): `train.py` with `data=tabular` (the two-layer net, batch
@@ -78,7 +78,7 @@ TARGETS: dict[str, tuple[str, float, float]] = {
     "mmap_anon": ("<=", 1.0, 0.5),  # peak RssAnon / 4 GiB
 }
 GIB_MIB = 4096.0
-SUITE_BUDGET_S = 60.0
+SUITE_BUDGET_S = 45.0
 
 
 # ----------------------------------------------------------------------------- workers

@@ -12,6 +12,7 @@ from fivestep.train import train
 from fivestep.tuning import unusable
 
 
+@pytest.mark.slow  # a finder run and a fit: seconds
 def test_breast_cancer_trains_with_the_suggestion_everywhere_it_is_recorded(make_cfg, tmp_path):
     cfg = make_cfg("experiment=breast_cancer", "lr_find=true", "trainer.max_epochs=3",
                    "callbacks.progress_bar.refresh_rate=0",
@@ -63,6 +64,7 @@ def test_a_resumed_run_does_not_search_again(make_cfg):
     assert cfg.model.optimizer.lr == 0.1
 
 
+@pytest.mark.slow  # a finder run and a fit: seconds
 def test_manual_optimization_is_said_and_left_alone(make_cfg, caplog):
     from fivestep.config.instantiate import build
     from fivestep.config.sizes import sized_from_data

@@ -67,6 +67,7 @@ def test_an_installed_torch_as_asked_is_kept_and_said_so(tmp_path):
     assert "pip" not in proc.stdout  # nothing installed
 
 
+@pytest.mark.slow  # a whole setup process
 def test_cuda_asked_without_a_usable_gpu_stops_with_the_cause_and_the_fix(tmp_path, capsys):
     import torch
 

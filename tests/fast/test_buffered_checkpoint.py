@@ -69,6 +69,7 @@ def load_all(folder) -> dict[str, dict]:
     return {p.name: torch.load(p, weights_only=False) for p in folder.iterdir()}
 
 
+@pytest.mark.slow  # the opt-in fast/ path: whole fits
 def test_buffered_writes_the_same_best_file_with_far_fewer_writes(make_cfg, monkeypatch, tmp_path):
     folder = tmp_path / "checkpoints"
     at_once, losses = fit(make_cfg, monkeypatch, 0.0)
@@ -95,6 +96,7 @@ def test_buffered_writes_the_same_best_file_with_far_fewer_writes(make_cfg, monk
     assert buffered <= 4 < at_once
 
 
+@pytest.mark.slow  # the opt-in fast/ path: whole fits
 def test_a_crash_writes_the_pending_checkpoints(make_cfg, monkeypatch, tmp_path):
     cfg = make_cfg(
         "experiment=two_layer",
@@ -113,6 +115,7 @@ def test_a_crash_writes_the_pending_checkpoints(make_cfg, monkeypatch, tmp_path)
     assert last["epoch"] == 4
 
 
+@pytest.mark.slow  # the opt-in fast/ path: whole fits
 def test_step_checkpoints_still_follow_every_n_train_steps(make_cfg, tmp_path):
     """The per-step check is skipped only when no step or time cadence is set."""
     cfg = make_cfg(

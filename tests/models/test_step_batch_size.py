@@ -34,7 +34,7 @@ def _fit(make_cfg, *overrides: str, epochs: int = 2) -> tuple[list[float], dict,
     return losses, model.net.state_dict(), trainer.global_step
 
 
-@pytest.mark.parametrize("steps", [4, 7])  # 7 does not divide the 180 training rows' batches
+@pytest.mark.parametrize("steps", [4, pytest.param(7, marks=pytest.mark.slow)])  # 7: no divisor
 def test_several_steps_per_batch_equal_one_step_per_batch(make_cfg, steps):
     one_losses, one_weights, one_steps = _fit(make_cfg, *SGD, "data.batch_size=16")
     many_losses, many_weights, many_steps = _fit(
@@ -46,6 +46,7 @@ def test_several_steps_per_batch_equal_one_step_per_batch(make_cfg, steps):
         torch.testing.assert_close(many_weights[name], value, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # two more fits
 def test_full_batch_cut_into_steps_equals_minibatches(make_cfg):
     one_losses, one_weights, _ = _fit(make_cfg, *SGD, "data.batch_size=60", "+data.shuffle=false")
     many_losses, many_weights, _ = _fit(make_cfg, *SGD, "data.batch_size=null",
