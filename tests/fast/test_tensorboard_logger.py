@@ -48,3 +48,15 @@ def test_a_restart_drops_the_later_points_of_an_interrupted_process(tmp_path):
     assert [(p.step, p.value) for p in acc.Scalars("train/loss")] == [
         (0, 0.0), (1, 1.0), (2, 2.0), (3, 13.0), (4, 14.0)
     ]
+
+
+def test_logging_after_finalize_reopens_the_event_file(tmp_path):
+    """The test stage logs after `fit` has finalized (closed) the logger."""
+    logger = TensorBoardLogger(str(tmp_path), name="", version="")
+    logger.log_metrics({"val/loss": 0.5}, step=1)
+    logger.finalize("success")
+    logger.log_metrics({"test/acc": 0.75}, step=2)
+    logger.finalize("success")
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert [(p.step, p.value) for p in acc.Scalars("test/acc")] == [(2, 0.75)]

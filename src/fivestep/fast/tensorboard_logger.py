@@ -53,7 +53,7 @@ class TensorBoardLogger(LightningTensorBoardLogger):
                     "of scalars"
                 ) from err
         if values:
-            self.experiment.file_writer.add_summary(Summary(value=values), step)
+            self.experiment._get_file_writer().add_summary(Summary(value=values), step)
 
     def save(self) -> None:
         now = time.monotonic()
