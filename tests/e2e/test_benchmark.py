@@ -22,10 +22,13 @@ def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["case"], r["metric"].strip()) for r in rows] == [
         ("seed", "200-epoch fit"),
+        ("seed", "opt-in: callbacks=fast logger=tensorboard_fast"),
         ("seed", "floor: bare Lightning fit"),
         ("seed", "reference: Lightning defaults"),
         ("tabular", "samples/s (1 epoch)"),
         ("tabular", "training epoch only"),
+        ("tabular", "training epoch, 8 steps per Lightning step"),
+        ("tabular", "opt-in: callbacks=fast logger=tensorboard_fast"),
         ("tabular", "floor: bare Lightning"),
         ("tabular", "reference: Lightning defaults"),
         ("tabular", "strict: raw loop with index_select"),
