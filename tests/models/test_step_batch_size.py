@@ -46,11 +46,15 @@ def test_several_steps_per_batch_equal_one_step_per_batch(make_cfg, steps):
         torch.testing.assert_close(many_weights[name], value, rtol=0, atol=1e-6)
 
 
-@pytest.mark.slow  # two more fits
-def test_full_batch_cut_into_steps_equals_minibatches(make_cfg):
-    one_losses, one_weights, _ = _fit(make_cfg, *SGD, "data.batch_size=60", "+data.shuffle=false")
-    many_losses, many_weights, _ = _fit(make_cfg, *SGD, "data.batch_size=null",
-                                        "+data.shuffle=false", "model.step_batch_size=60")
+@pytest.mark.slow  # four more fits
+@pytest.mark.parametrize("shuffle", ["true", "false"])
+def test_full_batch_cut_into_steps_equals_minibatches(make_cfg, shuffle):
+    # shuffled, the one full batch must be reshuffled every epoch too, or its steps
+    # would see the same rows in the same order each epoch, unlike the minibatches'
+    order = f"+data.shuffle={shuffle}"
+    one_losses, one_weights, _ = _fit(make_cfg, *SGD, "data.batch_size=60", order)
+    many_losses, many_weights, _ = _fit(make_cfg, *SGD, "data.batch_size=null", order,
+                                        "model.step_batch_size=60")
     assert many_losses == pytest.approx(one_losses, abs=1e-6)
     for name, value in one_weights.items():
         torch.testing.assert_close(many_weights[name], value, rtol=0, atol=1e-6)
@@ -70,3 +74,34 @@ def test_what_it_cannot_combine_with_is_refused(make_cfg):
     trainer = build(cfg.trainer, logger=False, enable_checkpointing=False)
     with pytest.raises(MisconfigurationException, match="accumulate_grad_batches"):
         trainer.fit(build(cfg.model), datamodule=datamodule)
+
+
+def test_hooks_run_once_per_lightning_step_and_steps_are_all_counted(make_cfg):
+    """On one device the steps before a batch's last call `loss.backward()` directly:
+    the backward hooks (the FiniteGuard's loss check among them) run once per batch,
+    `on_before_optimizer_step` and `global_step` once per optimizer step."""
+    cfg = make_cfg(*COMMON, "data.batch_size=64", "model.step_batch_size=16")
+    datamodule = build(cfg.data)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
+    model = build(cfg.model)
+    calls = {"on_before_backward": 0, "on_after_backward": 0, "on_before_optimizer_step": 0}
+
+    class Count(L.Callback):
+        def on_before_backward(self, *_) -> None:
+            calls["on_before_backward"] += 1
+
+        def on_after_backward(self, *_) -> None:
+            calls["on_after_backward"] += 1
+
+        def on_before_optimizer_step(self, *_) -> None:
+            calls["on_before_optimizer_step"] += 1
+
+    trainer = L.Trainer(accelerator="cpu", max_epochs=2, callbacks=[Count()], logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=datamodule)
+    # 180 training rows: batches of 64, 64, 52 cut into 4, 4 and 4 steps (the last of 4 rows)
+    assert trainer.num_training_batches == 3
+    assert calls == {"on_before_backward": 2 * 3, "on_after_backward": 2 * 3,
+                     "on_before_optimizer_step": 2 * 12}
+    assert trainer.global_step == 2 * 12

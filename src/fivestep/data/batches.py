@@ -44,8 +44,10 @@ class TensorBatches:
     Args:
         tensors: e.g. `(x: (rows, features), y: (rows,))`.
         batch_size: rows per batch; `None` means all rows in one batch.
-        shuffle: draw a new order every epoch (ignored for a single full batch,
-            where the order cannot change the result).
+        shuffle: draw a new order every epoch, also for a single full batch: its
+            gradient does not depend on the order (up to rounding), but with
+            `model.step_batch_size` the batch is cut into several optimizer steps in
+            row order, which it does.
         seed: base seed of the per-epoch permutations.
         rank: this process's rank; world_size: number of processes.
         pad: repeat rows so that every rank gets the same number of rows.
@@ -72,7 +74,7 @@ class TensorBatches:
         else:
             self.local_n = len(range(rank, self.n, world_size))
         self.batch_size = batch_size if batch_size else max(self.local_n, 1)
-        self.shuffle = shuffle and self.batch_size < self.local_n
+        self.shuffle = shuffle and self.local_n > 1
         self.seed = seed
         self.epoch = 0
 
