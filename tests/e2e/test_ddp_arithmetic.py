@@ -35,11 +35,16 @@ def _train(tmp_path, name: str, *overrides: str) -> tuple[dict[str, torch.Tensor
 
 
 @pytest.mark.parametrize(
-    ("one", "half"), [("null", "null"), ("16", "8")], ids=["full", "minibatch"]
+    ("one", "half"),
+    [("null", ["data.batch_size=null"]), ("16", ["data.batch_size=8"]),
+     # several optimizer steps per Lightning step: under DDP each goes through
+     # manual_backward, which readies DDP's gradient all-reduce for that backward
+     ("16", ["data.batch_size=32", "model.step_batch_size=8"])],
+    ids=["full", "minibatch", "several-steps"],
 )
 def test_two_ranks_with_half_batches_match_one_process(tmp_path, one, half):
     single_w, single_loss = _train(tmp_path, "single", f"data.batch_size={one}")
-    ddp_w, ddp_loss = _train(tmp_path, "ddp", "trainer=ddp_sim", f"data.batch_size={half}")
+    ddp_w, ddp_loss = _train(tmp_path, "ddp", "trainer=ddp_sim", *half)
     assert ddp_loss == pytest.approx(single_loss, abs=1e-6, rel=0)
     assert single_w.keys() == ddp_w.keys()
     for key, value in single_w.items():

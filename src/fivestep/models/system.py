@@ -8,6 +8,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
@@ -154,21 +155,45 @@ class System(L.LightningModule):
     def _add_train_loss(self, loss: Tensor, rows: int) -> None:
         if self._train_loss_sum is None or self._train_loss_sum.device != loss.device:
             self._train_loss_sum = torch.zeros((), device=loss.device)
-        self._train_loss_sum += loss.detach() * rows
+        self._train_loss_sum.add_(loss.detach(), alpha=rows)
         self._train_rows += rows
 
     def _several_steps(self, batch: tuple[Tensor, Tensor]) -> None:
         """`batch` cut into optimizer steps of `step_batch_size` rows, each the arithmetic
-        of one automatic step: forward, loss, zero the gradients, backward, step."""
+        of one automatic step: forward, loss, zero the gradients, backward, step.
+
+        Every step goes through Lightning's optimizer wrapper, so `trainer.global_step`
+        counts optimizer steps and `on_before_optimizer_step` runs for each. The backward
+        goes through `manual_backward` (and so the `on_before_backward` /
+        `on_after_backward` hooks, the FiniteGuard's loss check among them) once per
+        Lightning step, on its last optimizer step; the steps before it call
+        `loss.backward()` directly, which is all `manual_backward` does on one device
+        without a gradient scaler, less the hooks (a tenth of a millisecond a step with
+        the default callbacks). Under DDP, or with `16-mixed` precision (whose gradient
+        scaler scales the loss first), every step uses `manual_backward`."""
         optimizer = self.optimizers()
+        direct = self._direct_backward()
         x, y = batch
-        for x_step, y_step in zip(x.split(self.step_batch_size), y.split(self.step_batch_size),
-                                  strict=True):
+        x_steps, y_steps = x.split(self.step_batch_size), y.split(self.step_batch_size)
+        last = len(x_steps) - 1
+        for i, (x_step, y_step) in enumerate(zip(x_steps, y_steps, strict=True)):
             loss, _, target = self._loss((x_step, y_step))
             optimizer.zero_grad()
-            self.manual_backward(loss)
+            if direct and i < last:
+                loss.backward()
+            else:
+                self.manual_backward(loss)
             optimizer.step()
             self._add_train_loss(loss, len(target))
+
+    def _direct_backward(self) -> bool:
+        """Whether `loss.backward()` is what `manual_backward` would run (hooks aside):
+        one device, and a precision plugin without a gradient scaler."""
+        if self._trainer is None:
+            return False
+        trainer = self.trainer
+        return (isinstance(trainer.strategy, SingleDeviceStrategy)
+                and getattr(trainer.precision_plugin, "scaler", None) is None)
 
     def on_train_epoch_end(self) -> None:
         # Lightning steps epoch schedulers itself only under automatic optimization; here,
