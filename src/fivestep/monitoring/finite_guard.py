@@ -41,6 +41,7 @@ class FiniteGuard(L.Callback):
 
     def __init__(self, run_dir: str | Path | None = None) -> None:
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._params: list[torch.nn.Parameter] | None = None
 
     def on_before_backward(
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
@@ -50,22 +51,32 @@ class FiniteGuard(L.Callback):
             shown = f"{value.item():g}" if value.numel() == 1 else "non-finite"
             self._stop(trainer, trainer.global_step, f"the training loss is {shown}")
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # the parameters once: walking the module tree every step (the system's metric
+        # modules included) cost more than the check itself
+        self._params = list(pl_module.parameters())
+
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:
-        params = [p.detach() for p in pl_module.parameters()]
+        params = self._params if self._params is not None else list(pl_module.parameters())
         if not params:
             return
         # one reduction per tensor and one sync: a sum is non-finite iff an element is
         # (or the sum overflows float, which only weights near 1e38 do)
-        sums = torch.stack([p.sum(dtype=torch.float32) for p in params])
-        if bool(torch.isfinite(sums).all()):
+        with torch.no_grad():
+            finite = bool(torch.stack([p.sum(dtype=torch.float32) for p in params])
+                          .isfinite().all())
+        if finite:
             return
         names = [n for n, p in pl_module.named_parameters() if not bool(torch.isfinite(p).all())]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         step = trainer.global_step - 1  # the step just made
         self._stop(trainer, step, f"after the optimizer step the weights {shown} are not finite")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._params = None
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
