@@ -62,3 +62,29 @@ def _raw_rows(dm: InMemoryDataModule, option: str) -> pd.DataFrame:
     if option == "tabular":
         return pd.read_csv(ROOT / "data" / "csv_example.csv")
     return dm._load()
+
+
+def test_evaluation_batches_have_their_own_size_and_give_the_same_metrics(make_cfg):
+    """`data.eval_batch_size` sizes validation/test/predict batches (training keeps
+    `data.batch_size`); the validation metrics equal batch-by-batch ones to rounding."""
+    import lightning as L
+
+    from fivestep.config.sizes import sized_from_data
+
+    results = {}
+    for eval_rows in (None, 70):
+        cfg = make_cfg("data=breast_cancer", "data.batch_size=16",
+                       f"data.eval_batch_size={'null' if eval_rows is None else eval_rows}")
+        dm = build(cfg.data)
+        cfg.model = sized_from_data(cfg.model, dm.shape())
+        torch.manual_seed(0)
+        model = build(cfg.model)
+        trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                            enable_model_summary=False)
+        results[eval_rows] = trainer.validate(model, datamodule=dm, verbose=False)[0]
+        val_rows = len(dm.splits["val"][0])  # 114 of 569
+        assert len(dm.train_dataloader()) == -(-len(dm.splits["train"][0]) // 16)
+        assert len(dm.val_dataloader()) == -(-val_rows // (eval_rows or 16))
+        assert len(dm.predict_dataloader()) == -(-len(dm.splits["all"][0]) // (eval_rows or 16))
+    assert results[70].keys() == results[None].keys()
+    assert results[70] == pytest.approx(results[None], abs=1e-6)

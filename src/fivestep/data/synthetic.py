@@ -22,7 +22,8 @@ class SyntheticDataModule(InMemoryDataModule):
             passed to `sklearn.datasets.make_classification`.
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
         split_seed: seed of the stratified split (and of the folds).
-        batch_size, shuffle, seed, on_device, folds, fold: batching and cross-validation,
+        batch_size, shuffle, seed, on_device, folds, fold, eval_batch_size: batching and
+            cross-validation,
             see `InMemoryDataModule`.
     """
 
@@ -43,8 +44,10 @@ class SyntheticDataModule(InMemoryDataModule):
         on_device: bool = False,
         folds: int | None = None,
         fold: int = 0,
+        eval_batch_size: PositiveInt | None = None,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device, folds, fold)
+        super().__init__(batch_size, shuffle, seed, on_device, folds, fold,
+                         eval_batch_size=eval_batch_size)
         self.n_samples, self._n_features = n_samples, n_features
         self.n_informative, self.n_redundant = n_informative, n_redundant
         self.n_classes, self.random_state = n_classes, random_state

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from fivestep.config.types import PositiveInt
 from fivestep.data import prepared as prep
 from fivestep.data.base import InGraph, InMemoryDataModule, Splits
 from fivestep.data.batches import BlockBatches, TensorBatches
@@ -85,7 +86,8 @@ class TabularDataModule(InMemoryDataModule):
             are given back in the original units by `inverse_target`).
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
         split_seed: seed of the split.
-        batch_size, shuffle, seed, on_device: batching, see `InMemoryDataModule`.
+        batch_size, shuffle, seed, on_device, eval_batch_size: batching, see
+            `InMemoryDataModule`.
         cache_dir: where prepared files are kept (`paths.cache_dir`); None = no cache.
             Only a `path` source is cached, keyed by the file and these settings.
         mmap: True = train from the memory-mapped prepared matrix with block shuffling
@@ -123,8 +125,10 @@ class TabularDataModule(InMemoryDataModule):
         block_batches: int = 64,
         folds: int | None = None,
         fold: int = 0,
+        eval_batch_size: PositiveInt | None = None,
     ) -> None:
-        super().__init__(batch_size, shuffle, seed, on_device, folds, fold)
+        super().__init__(batch_size, shuffle, seed, on_device, folds, fold,
+                         eval_batch_size=eval_batch_size)
         sources = [name for name, v in (("path", path), ("dataset", dataset), ("frame", frame))
                    if v is not None]
         if len(sources) != 1:
