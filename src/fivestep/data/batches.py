@@ -23,7 +23,30 @@ def to_device(
     return {name: tuple(t.to(device) for t in ts) for name, ts in splits.items()}
 
 
-class TensorBatches:
+class _EpochBatches:
+    """What Lightning expects of a loader that is its own sampler: `sampler.set_epoch`
+    (called before every epoch) and no `batch_sampler`; and the tensors' shared length."""
+
+    batch_sampler = None  # Lightning inspects it; there is none
+
+    def __init__(self, tensors: tuple[Tensor, ...]) -> None:
+        rows = {len(t) for t in tensors}
+        if len(rows) != 1:
+            raise ValueError(f"tensors must share their first dimension, got sizes {rows}")
+        self.tensors = tensors
+        self.n = rows.pop()
+        self.epoch = 0
+
+    @property
+    def sampler(self) -> "_EpochBatches":
+        """Lightning looks for `loader.sampler.set_epoch`; this object is its own sampler."""
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class TensorBatches(_EpochBatches):
     """An iterable of batches cut from tensors that share their first dimension.
 
     Without shuffling a batch is a view (`t[start:stop]`, no copy); with shuffling it
@@ -63,11 +86,7 @@ class TensorBatches:
         world_size: int = 1,
         pad: bool = False,
     ) -> None:
-        rows = {len(t) for t in tensors}
-        if len(rows) != 1:
-            raise ValueError(f"tensors must share their first dimension, got sizes {rows}")
-        self.tensors = tensors
-        self.n = rows.pop()
+        super().__init__(tensors)
         self.rank, self.world_size, self.pad = rank, world_size, pad
         if world_size > 1 and pad:
             self.local_n = math.ceil(self.n / world_size)
@@ -76,17 +95,6 @@ class TensorBatches:
         self.batch_size = batch_size if batch_size else max(self.local_n, 1)
         self.shuffle = shuffle and self.local_n > 1
         self.seed = seed
-        self.epoch = 0
-
-    batch_sampler = None  # Lightning inspects it; there is none
-
-    @property
-    def sampler(self) -> "TensorBatches":
-        """Lightning looks for `loader.sampler.set_epoch`; this object is its own sampler."""
-        return self
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return math.ceil(self.local_n / self.batch_size)
@@ -120,7 +128,7 @@ class TensorBatches:
                 yield tuple(t.index_select(0, rows) for t in self.tensors)
 
 
-class BlockBatches:
+class BlockBatches(_EpochBatches):
     """Training batches of a memory-mapped table, shuffled by blocks so the page cache works.
 
     The rows are cut into blocks of `block_batches * batch_size` contiguous rows. Each
@@ -147,27 +155,13 @@ class BlockBatches:
         world_size: int = 1,
         block_batches: int = 64,
     ) -> None:
-        rows = {len(t) for t in tensors}
-        if len(rows) != 1:
-            raise ValueError(f"tensors must share their first dimension, got sizes {rows}")
-        self.tensors = tensors
-        self.n = rows.pop()
+        super().__init__(tensors)
         self.batch_size = batch_size if batch_size else max(self.n, 1)
         self.block = self.batch_size * max(int(block_batches), 1)
         self.n_blocks = max(math.ceil(self.n / self.block), 1)
         self.rank, self.world_size = rank, world_size
         self.local_blocks = math.ceil(self.n_blocks / world_size)
         self.shuffle, self.seed = shuffle, seed
-        self.epoch = 0
-
-    batch_sampler = None  # Lightning inspects it; there is none
-
-    @property
-    def sampler(self) -> "BlockBatches":
-        return self
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         if self.world_size > 1:
