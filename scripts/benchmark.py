@@ -703,6 +703,12 @@ def bench_tabular(args: argparse.Namespace) -> list[dict[str, Any]]:
             p["loop_samples_per_s"] / r["samples_per_s"]
             for r, p in zip(runs["raw_index_select"], runs["project"], strict=True)),
             "tabular", "samples/s"),
+        row("tabular", f"  strict, {args.steps_per_batch} steps per Lightning step", median(
+            runs["raw_index_select"], "samples_per_s"), median(runs["steps"], "loop_samples_per_s"),
+            statistics.median(
+                p["loop_samples_per_s"] / r["samples_per_s"]
+                for r, p in zip(runs["raw_index_select"], runs["steps"], strict=True)),
+            "tabular", "samples/s"),
         row("tabular", "peak RSS", raw_rss, proj_rss, paired_ratio(runs, "rss_mib"),
             "tabular_rss", "MiB"),
     ]

@@ -32,6 +32,7 @@ def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
         ("tabular", "floor: bare Lightning"),
         ("tabular", "reference: Lightning defaults"),
         ("tabular", "strict: raw loop with index_select"),
+        ("tabular", "strict, 8 steps per Lightning step"),
         ("tabular", "peak RSS"),
     ]
     for r in rows:
