@@ -23,8 +23,7 @@ class SyntheticDataModule(InMemoryDataModule):
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
         split_seed: seed of the stratified split (and of the folds).
         batch_size, shuffle, seed, on_device, folds, fold, eval_batch_size: batching and
-            cross-validation,
-            see `InMemoryDataModule`.
+            cross-validation, see `InMemoryDataModule`.
     """
 
     def __init__(

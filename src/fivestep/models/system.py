@@ -188,9 +188,8 @@ class System(L.LightningModule):
 
     def _direct_backward(self) -> bool:
         """Whether `loss.backward()` is what `manual_backward` would run (hooks aside):
-        one device, and a precision plugin without a gradient scaler."""
-        if self._trainer is None:
-            return False
+        one device, and a precision plugin without a gradient scaler. Called only from
+        `_several_steps`, which needs the trainer already (`self.optimizers()`)."""
         trainer = self.trainer
         return (isinstance(trainer.strategy, SingleDeviceStrategy)
                 and getattr(trainer.precision_plugin, "scaler", None) is None)
