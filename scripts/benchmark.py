@@ -38,6 +38,10 @@ summary), i.e. what Lightning itself costs over the raw loop; no project change 
   same columns into float32); a cache hit (a second run on the same file and settings:
   the share of its wall time spent preparing); and peak RSS against 4 GiB at the largest
   size.
+- `panel`: the default command (`data=tabular data.path=... data.target=...`, nothing
+  else) on each real table of `scripts/make_panel.py`, beside the majority, linear,
+  LightGBM and scikit-learn MLP baselines on the same split, and its wall time
+  (`scripts/panel.py`; its own table and `panel.json`).
 - `mmap`: `--mmap-rows` (default 100M) x `--features` float32 rows trained with
   `data.mmap=true` for one epoch (batch `--mmap-batch-size`): peak anonymous memory
   (RssAnon, sampled from /proc/self/status; the mapped file's page cache is not counted)
@@ -849,8 +853,20 @@ def bench_mmap(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [out]
 
 
+def bench_panel(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The default command on the real tables of `scripts/make_panel.py`, beside the
+    baselines on the same split (`scripts/panel.py`: its own table, not a ratio row)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import panel
+
+    names = [n.strip() for n in args.panel_tables.split(",")] if args.panel_tables else None
+    panel.run_panel(names, args.override, Path(args.out).with_name("panel.json"))
+    return []
+
+
 CASES = {"seed": bench_seed, "tabular": bench_tabular, "startup": bench_startup,
-         "test-suite": bench_test_suite, "tables": bench_tables, "mmap": bench_mmap}
+         "test-suite": bench_test_suite, "tables": bench_tables, "mmap": bench_mmap,
+         "panel": bench_panel}
 
 
 def machine(device: str) -> dict[str, Any]:
@@ -928,6 +944,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--table-dir", default=str(Path(tempfile.gettempdir()) / "fivestep-tables"),
                    help="where the generated tables and caches go (deleted after the run)")
     p.add_argument("--keep-tables", action="store_true", help="keep the generated tables")
+    p.add_argument("--panel-tables", help="panel: comma-separated subset of the tables of "
+                   "scripts/make_panel.py (default: all)")
     p.add_argument("--table", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     p.add_argument("--steps-per-batch", type=int, default=8,

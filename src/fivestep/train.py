@@ -2,7 +2,8 @@
 
 Reads top to bottom: check the config, prepare the resume (if `ckpt_path` is set),
 seed, build the datamodule, size the model from the data, build the model, the
-callbacks and loggers, the trainer; fit; test the best checkpoint; return the metrics.
+callbacks and loggers, the trainer; fit; test the best checkpoint; on a table, fit the
+baselines on the same split; return the metrics.
 The root `train.py` only wraps it with `@hydra.main`. Each step that changes the
 config assigns the result back to `cfg`, so the config `RunState` stores in every
 checkpoint is the one the run used.
@@ -21,6 +22,7 @@ from fivestep.checkpointing.run_state import RunState
 from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build, instantiate_all
 from fivestep.config.sizes import sized_from_data
+from fivestep.monitoring.baselines import fit_baselines, verdict
 from fivestep.monitoring.finite_guard import FiniteGuard
 from fivestep.monitoring.hparams import flat_hparams, log_hparams
 from fivestep.monitoring.mlflow_run import finish_mlflow, prepare_mlflow
@@ -75,8 +77,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("test", True):
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    if getattr(datamodule, "raw_rows", False) and trainer.is_global_zero:  # tables
+        metrics.update(fit_baselines(cfg.get("baselines") or {}, datamodule, model, trainer))
     finish_mlflow(trainer.loggers, cfg.paths.output_dir, best)  # MLflow: figures, best ckpt tag
     log.info("Final metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    if (warning := verdict(metrics, getattr(model, "task", ""))) is not None:
+        log.warning(warning)
     if trainer.is_global_zero:  # read back by sweeps (summary table, best checkpoint)
         summary = {"metrics": metrics, "best_checkpoint": best or None}
         (Path(cfg.paths.output_dir) / "metrics.json").write_text(json.dumps(summary, indent=2))

@@ -39,7 +39,7 @@ CONFIG = {
         ["model/net=mlp", "model.net.hidden=[a,b]"],
         r"^model\.net\.hidden=\['a', 'b'\] is not a list of integers > 0: item 0 is 'a'"),
     "batch-size-zero": (["data.batch_size=0"],
-                        r"^data\.batch_size=0 is not an integer > 0 or null"),
+                        r"^data\.batch_size=0 is not an integer > 0 or 'auto' or null"),
     "lr-negative": (["model.optimizer.lr=-1"],
                     r"^model\.optimizer\.lr=-1 is not a finite number > 0 .*torch\.optim\.SGD"),
     "lr-nan": (["model.optimizer.lr=nan"], r"^model\.optimizer\.lr=nan is not a finite number"),

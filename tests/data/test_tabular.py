@@ -177,3 +177,37 @@ def test_bad_input_is_refused_by_name(tmp_path, content, kwargs, pattern):
         warnings.simplefilter("ignore")
         with pytest.raises(UserError, match=pattern):
             dm.setup()
+
+
+def test_robust_scaling_uses_the_training_median_and_quartiles():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.lognormal(size=400), "mostly_zero": np.r_[np.zeros(390),
+                          np.arange(1, 11)], "y": rng.integers(0, 2, 400)})
+    dm = TabularDataModule(frame=frame, target="y", scaling="robust")
+    dm.setup()
+    st = dm.state_dict()
+    train_rows = dm.source_rows[: len(dm.splits["train"][0])]
+    a = frame["a"].to_numpy()[train_rows]
+    q1, median, q3 = np.quantile(a, [0.25, 0.5, 0.75])
+    assert st["shift"][0].item() == pytest.approx(median, rel=1e-6)
+    assert st["scale"][0].item() == pytest.approx((q3 - q1) / 1.349, rel=1e-5)
+    zeros = frame["mostly_zero"].to_numpy()[train_rows]  # quartiles meet: the std instead
+    assert st["scale"][1].item() == pytest.approx(zeros.std(), rel=1e-5)
+
+
+@pytest.mark.parametrize(("rows", "expected"), [(10, 10), (206, 32), (642, 32), (1800, 64),
+                                                (6000, 256), (32_364, 256)])
+def test_auto_batch_size_gives_about_32_steps_an_epoch_within_bounds(rows, expected):
+    from fivestep.data.base import auto_batch_size
+
+    assert auto_batch_size(rows) == expected
+
+
+def test_batch_size_auto_is_resolved_when_the_table_is_read():
+    from ..conftest import tiny_table
+
+    dm = tiny_table("binary", rows=400)
+    assert dm.batch_size is None  # tiny_table keeps the full batch
+    auto = TabularDataModule(frame=dm.frame, target="y", batch_size="auto")
+    auto.setup()
+    assert auto.batch_size == 32 and len(auto.train_dataloader()) == -(-240 // 32)

@@ -52,3 +52,30 @@ def test_mlp_layers_activation_dropout_and_linear_case():
     assert [type(m).__name__ for m in MLP(6, hidden=[]).layers] == ["Linear"]
     with pytest.raises(UserError, match=r"activation='swish'.*\['elu', 'gelu'"):
         MLP(6, activation="swish")
+
+
+def test_tabular_mlp_clips_softly_and_embeds_only_the_numeric_columns():
+    import torch
+
+    from fivestep.models.nets import TabularMLP
+
+    torch.manual_seed(0)
+    net = TabularMLP(5, 2, hidden=[8], numeric=3, dropout=0.0)
+    x = torch.zeros(2, 5)
+    x[1, 0] = 1e6  # an extreme value ends near the clip, not a million
+    clipped = x * torch.rsqrt(1 + (x / 3.0) ** 2)
+    assert clipped[1, 0].item() == pytest.approx(3.0, abs=1e-4)
+    assert net.embedding.frequencies.shape == (3, 16)
+    assert net.mlp.layers[0].in_features == 3 * 8 + 2  # embedded numbers + one-hot columns
+    assert net(x).shape == (2, 2) and torch.isfinite(net(x)).all()
+    plain = TabularMLP(5, 1, hidden=[8], embedding="none", clip=None)
+    assert plain.embedding is None and plain.mlp.layers[0].in_features == 5
+
+
+def test_tabular_mlp_refuses_more_numeric_columns_than_inputs():
+    from fivestep.models.nets import TabularMLP
+
+    with pytest.raises(UserError, match=r"model.net.numeric=6 is more than the 5 input"):
+        TabularMLP(5, 1, numeric=6)
+    with pytest.raises(UserError, match=r"model.net.embedding='spline'"):
+        TabularMLP(5, 1, embedding="spline")

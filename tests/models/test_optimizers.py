@@ -22,12 +22,12 @@ def optimizer(name: str, **overrides):
 
 
 # Adam's default lr (0.001) needs more than the few steps of a test to show.
-LR = {"adam": 0.01}
+LR = {"adam": 0.01, "adamw": 0.01}
 
 
 @pytest.mark.parametrize("name", DENSE)
 def test_each_optimizer_lowers_the_loss(name):
-    assert len(DENSE) == 6  # sgd adam adadelta adagrad lbfgs rmsprop
+    assert len(DENSE) == 7  # sgd adam adamw adadelta adagrad lbfgs rmsprop
     torch.manual_seed(0)
     dm = tiny_table("binary")
     if name != "lbfgs":  # L-BFGS: full batch, its natural setting

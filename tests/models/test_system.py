@@ -278,3 +278,35 @@ def test_lbfgs_train_loss_is_the_loss_before_each_step_not_of_the_line_search():
     assert recorder.values("train/loss") == pytest.approx(before, rel=1e-5)
     assert before[1] < before[0]  # the second epoch starts from better weights
     assert math.isfinite(before[1])
+
+
+def test_regression_metrics_are_in_the_targets_units():
+    """Trained on the standardized target (the default), `val/mae` and `val/mse` equal
+    scikit-learn's on the same predictions in the target's own units (a price)."""
+    import lightning as L
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    from fivestep.data.tabular import TabularDataModule
+    from fivestep.models.nets import MLP
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    frame = pd.DataFrame(x, columns=list("abc")).assign(price=50_000 + 9_000 * x[:, 0])
+    dm = TabularDataModule(frame=frame, target="price", test_fraction=0.0)
+    dm.setup()
+    assert dm.state_dict()["target_scale"] > 1000  # trained in standard deviations
+    torch.manual_seed(0)
+    model = System(MLP(3, hidden=[8]), torch.optim.SGD, task="regression")
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    metrics = trainer.validate(model, datamodule=dm, verbose=False)[0]
+    xv, yv = dm.splits["val"]
+    with torch.no_grad():
+        predicted = dm.inverse_target(model.net(xv).squeeze(1)).numpy()
+    truth = frame["price"].to_numpy()[dm.source_rows[len(dm.splits["train"][0]):]]
+    np.testing.assert_allclose(dm.inverse_target(yv).numpy(), truth, rtol=1e-5)
+    assert metrics["val/mae"] == pytest.approx(mean_absolute_error(truth, predicted), rel=1e-4)
+    assert metrics["val/mse"] == pytest.approx(mean_squared_error(truth, predicted), rel=1e-4)
+    assert metrics["val/mae"] > 1000  # dollars, not standard deviations

@@ -89,7 +89,7 @@ RULES: list[tuple[str, dict[str, Any]]] = [
     }),
     # every in-memory data module (tabular, synthetic, the built-in tables)
     ("fivestep.data.base.InMemoryDataModule", {
-        "batch_size": PositiveInt | None,  # null = full batch
+        "batch_size": PositiveInt | Literal["auto"] | None,  # null = full batch
         "val_fraction": Fraction,
         "test_fraction": Fraction,
         "n_classes": ClassCount,
@@ -103,7 +103,7 @@ ENTRY_KEYS: dict[str, dict[str, Any]] = {
     "train": {
         "task_name": str, "tags": list, "train": bool, "test": bool, "ckpt_path": str | None,
         "seed": int | None, "optimized_metric": str | None,
-        "lr_find": bool, "lr_find_search": dict | None,
+        "lr_find": bool, "lr_find_search": dict | None, "baselines": dict | None,
         "data": dict, "model": dict, "callbacks": dict | None, "logger": dict | None,
         "trainer": dict, "paths": dict,
     },

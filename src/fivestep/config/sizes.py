@@ -15,6 +15,7 @@ Filled keys (each only where the model config has it):
 | `model.num_classes`     | `datamodule.num_classes` (None for regression) |
 | `model.net.in_features` | `datamodule.n_features` (after encoding)       |
 | `model.net.out_features`| 1 for binary and regression, K for K classes   |
+| `model.net.numeric`     | `datamodule.n_numeric` (tables; None elsewhere) |
 | `model.loss` (if `auto`)| the task's usual loss: bce, cross_entropy, mse |
 
 So the saved config, and the hyperparameters logged, name the loss actually used.
@@ -44,6 +45,7 @@ def sized_from_data(model_cfg: DictConfig, data: DataShape) -> DictConfig:
             (net, "in_features", data.n_features, "the number of features after encoding"),
             (net, "out_features", out_features(data.task, data.num_classes),
              "1 for a binary or regression target, K for K classes"),
+            (net, "numeric", data.n_numeric, "the number of numeric columns, which come first"),
         ]
     if model_cfg.get("loss") == "auto":
         with open_dict(model_cfg):

@@ -4,7 +4,7 @@ What the rest of the project reads of a DataModule, and nothing more:
 
 | who                  | reads                                                            |
 |----------------------|------------------------------------------------------------------|
-| `train()`            | `shape()` -> `DataShape(task, num_classes, n_features)`          |
+| `train()`            | `shape()` -> `DataShape(task, num_classes, n_features, n_numeric)` |
 | Lightning            | `setup`, the `*_dataloader`s, `state_dict` / `load_state_dict`   |
 | figure callbacks     | `splits` (`"val"`, else `"all"`), `label_names`                  |
 | `predict.py`         | `raw_rows`, `input_columns`, `transform`, `inverse_target`, `label_names` |
@@ -16,7 +16,9 @@ fit any preprocessing on the training rows, return the splits) and the `task` /
 `tests/data/test_contract.py` runs every DataModule of `configs/data/` through it.
 """
 
-from typing import Any, NamedTuple
+import logging
+import math
+from typing import Any, Literal, NamedTuple
 
 import lightning as L
 import pandas as pd
@@ -26,6 +28,8 @@ from torch import Tensor
 from fivestep.data.batches import TensorBatches, to_device
 from fivestep.errors import UserError
 from fivestep.models.task import Task
+
+log = logging.getLogger(__name__)
 
 Splits = dict[str, tuple[Tensor, Tensor]]
 SPLITS = ("train", "val", "test", "all")
@@ -37,6 +41,7 @@ class DataShape(NamedTuple):
     task: Task
     num_classes: int | None
     n_features: int
+    n_numeric: int | None = None  # leading numeric columns of `x` (tables); None = unknown
 
 
 class InGraph(NamedTuple):
@@ -59,7 +64,9 @@ class InMemoryDataModule(L.LightningDataModule):
     asks for the shape before Lightning calls `setup`; `setup` then reuses the splits).
 
     Args:
-        batch_size: rows per step; `None` = the full batch, as in the seed.
+        batch_size: rows per step; `None` = the full batch, as in the seed; "auto" =
+            sized to the table once it is read (`auto_batch_size`: about 32 steps an
+            epoch, between 32 and 256 rows).
         shuffle: reshuffle the training rows every epoch (when batches are smaller
             than the training set).
         seed: base seed of the per-epoch shuffles.
@@ -78,7 +85,7 @@ class InMemoryDataModule(L.LightningDataModule):
     raw_rows = False  # True where `transform` turns raw table rows into `x`
 
     def __init__(
-        self, batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
+        self, batch_size: int | Literal["auto"] | None = None, shuffle: bool = True, seed: int = 0,
         on_device: bool = False, folds: int | None = None, fold: int = 0,
         eval_batch_size: int | None = None,
     ) -> None:
@@ -120,6 +127,12 @@ class InMemoryDataModule(L.LightningDataModule):
         return None if self.num_classes is None else [str(i) for i in range(self.num_classes)]
 
     @property
+    def n_numeric(self) -> int | None:
+        """How many leading columns of `x` are numbers (the rest one-hot codes); None =
+        not known (a net then treats every column alike)."""
+        return None
+
+    @property
     def feature_names(self) -> list[str]:
         """Names of the columns of `x`, in order."""
         return [f"x{i}" for i in range(self.n_features)]
@@ -157,7 +170,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def shape(self) -> DataShape:
         """The data's task and sizes; reads the data if it has not been read yet."""
         self._ensure_loaded()
-        return DataShape(self.task, self.num_classes, self.n_features)
+        return DataShape(self.task, self.num_classes, self.n_features, self.n_numeric)
 
     def setup(self, stage: str | None = None) -> None:
         self._ensure_loaded()
@@ -171,6 +184,9 @@ class InMemoryDataModule(L.LightningDataModule):
             if missing:
                 raise RuntimeError(f"{type(self).__name__}.load() returned no {missing} split")
             self.splits = splits
+            if self.batch_size == "auto":
+                self.batch_size = auto_batch_size(len(splits["train"][0]))
+                log.info("data.batch_size=auto: %d rows a step", self.batch_size)
 
     def _batches(self, split: str, train: bool = False) -> TensorBatches:
         trainer = self.trainer
@@ -195,3 +211,14 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> TensorBatches:
         return self._batches("all")
+
+
+def auto_batch_size(rows: int, steps: int = 32, smallest: int = 32, largest: int = 256) -> int:
+    """`data.batch_size=auto`: the power of two nearest `rows / steps`, kept within
+    `[smallest, largest]` (and at most `rows`). Small tables get small batches, so that an
+    epoch still takes several optimizer steps; from 8,192 training rows on, batches are
+    `largest` rows (the size the tabular literature tunes its recipes at)."""
+    if rows < 1:
+        return 1
+    nearest = 2 ** round(math.log2(max(rows / steps, 1)))
+    return int(min(rows, max(smallest, min(largest, nearest))))

@@ -80,10 +80,14 @@ class TabularDataModule(InMemoryDataModule):
         task: None = inferred (strings/booleans or an integer target with at most
             20 values -> classification, otherwise regression).
         missing: "impute" numeric gaps with the training median, or "reject" them.
-        scaling: numeric features "standard" (mean 0, std 1), "max" (divided by the
+        scaling: numeric features "standard" (mean 0, std 1), "robust" (median 0, and the
+            quartiles' spread of a standard normal: IQR / 1.349; the standard deviation
+            where the quartiles meet, as in a mostly-zero column), "max" (divided by the
             largest absolute value) or "none"; statistics from the training rows.
-        target_scaling: regression target "none", "standard" or "max" (predictions
-            are given back in the original units by `inverse_target`).
+        target_scaling: regression target "standard" (the default: a price in the
+            thousands trains as well as a score near 1), "max" or "none"; the metrics,
+            figures, predictions and exports are given back in the target's own units
+            (`inverse_target`).
         val_fraction, test_fraction: shares of all rows held out (0 = no such split).
         split_seed: seed of the split.
         batch_size, shuffle, seed, on_device, eval_batch_size: batching, see
@@ -110,12 +114,12 @@ class TabularDataModule(InMemoryDataModule):
         categorical: list[str] | None = None,
         task: Task | None = None,
         missing: Literal["impute", "reject"] = "impute",
-        scaling: Literal["standard", "max", "none"] = "standard",
-        target_scaling: Literal["none", "standard", "max"] = "none",
+        scaling: Literal["standard", "robust", "max", "none"] = "standard",
+        target_scaling: Literal["none", "standard", "max"] = "standard",
         val_fraction: float = 0.2,
         test_fraction: float = 0.2,
         split_seed: int = 0,
-        batch_size: int | None = None,
+        batch_size: int | Literal["auto"] | None = None,
         shuffle: bool = True,
         seed: int = 0,
         on_device: bool = False,
@@ -168,6 +172,11 @@ class TabularDataModule(InMemoryDataModule):
     @property
     def n_features(self) -> int:
         return len(self._fitted("feature_names"))
+
+    @property
+    def n_numeric(self) -> int:
+        """The numeric columns come first in `x`, then the one-hot codes."""
+        return len(self._fitted("numeric"))
 
     @property
     def feature_names(self) -> list[str]:
@@ -724,6 +733,9 @@ def _scaling(x: np.ndarray, how: str) -> tuple[float, float]:
     shift, scale = 0.0, 1.0
     if how == "standard" and len(x):
         shift, scale = float(x.mean()), float(x.std())
+    elif how == "robust" and len(x):
+        q1, shift, q3 = (float(q) for q in np.quantile(x, [0.25, 0.5, 0.75]))
+        scale = (q3 - q1) / 1.349 if q3 > q1 else float(x.std())
     elif how == "max" and len(x):
         scale = float(np.abs(x).max())
     if not scale > 0:  # a constant column stays finite

@@ -2,9 +2,10 @@
 the LightningModule that trains them owns the loss, the activation of the output and
 the metrics. No Lightning import here, so a net can be used in any PyTorch code."""
 
+import torch
 from torch import Tensor, nn
 
-from fivestep.config.types import Fraction, PositiveInt
+from fivestep.config.types import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 from fivestep.errors import UserError
 
 
@@ -130,3 +131,93 @@ class RegressionNet(TwoLayerNet):
         hidden2: PositiveInt = 40, out_features: PositiveInt = 1,
     ) -> None:
         super().__init__(in_features, hidden1, hidden2, out_features)
+
+
+class PeriodicEmbedding(nn.Module):
+    """Each of `features` numbers as a learned `dim`-vector: `cos` and `sin` of
+    `2 pi c x` at `frequencies` learned frequencies `c` per feature, then a per-feature
+    linear map and ReLU (the "periodic" embeddings of Gorishniy et al., NeurIPS 2022, as
+    RealMLP uses them). An MLP on raw numbers draws smooth, nearly linear functions of
+    each; the embeddings let it draw thresholds and bumps, as trees do.
+
+    Args:
+        features: number of input columns embedded.
+        frequencies: frequencies per feature (each gives a cos and a sin).
+        dim: width of each feature's embedding.
+        sigma: standard deviation of the frequencies' initial values.
+    """
+
+    def __init__(self, features: PositiveInt, frequencies: PositiveInt = 16,
+                 dim: PositiveInt = 8, sigma: PositiveFloat = 0.1) -> None:
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(features, frequencies) * sigma)
+        self.weight = nn.Parameter(torch.randn(features, 2 * frequencies, dim)
+                                   / (2 * frequencies) ** 0.5)
+        self.bias = nn.Parameter(torch.zeros(features, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, features)` -> `(batch, features * dim)`."""
+        angle = 2 * torch.pi * x.unsqueeze(-1) * self.frequencies  # (batch, features, k)
+        waves = torch.cat([torch.cos(angle), torch.sin(angle)], dim=-1)
+        out = torch.einsum("bfk,fkd->bfd", waves, self.weight) + self.bias
+        return torch.relu(out).flatten(1)
+
+
+class TabularMLP(nn.Module):
+    """The default net for tables: the inputs softly clipped, then an MLP.
+
+    Tables carry extreme values (a price 50 standard deviations out, a count with a long
+    tail) that saturate a net's first layer and swing its gradients. `clip` bounds every
+    input smoothly, `x / sqrt(1 + (x / clip)^2)`: near-identity for `|x| << clip`,
+    tending to `+-clip` beyond it (RealMLP's "smooth clipping", Holzmueller et al.,
+    NeurIPS 2024). It runs inside the net, so checkpoints, `predict.py` and the ONNX /
+    pt2 exports all do it; with `data.scaling=robust` (median and quartiles of the
+    training rows) a typical value sits within +-1 before the clip.
+
+    Args:
+        in_features: number of input columns (after encoding).
+        out_features: 1 for a binary or regression target, K for K classes.
+        hidden: widths of the hidden layers.
+        activation: one of `ACTIVATIONS`.
+        dropout: dropout probability after each hidden activation.
+        clip: the soft bound of the inputs; None = no clipping.
+        embedding: "periodic" = each of the first `numeric` inputs goes through a
+            `PeriodicEmbedding` before the MLP; "none" = the inputs as they are.
+        numeric: how many leading input columns are numbers (the rest, one-hot
+            columns, skip the embedding); filled in from the data; None = all.
+        embedding_dim: width of each embedded number.
+    """
+
+    def __init__(
+        self,
+        in_features: PositiveInt,
+        out_features: PositiveInt = 1,
+        hidden: list[PositiveInt] | tuple[PositiveInt, ...] = (256, 256, 256),
+        activation: str = "relu",
+        dropout: Fraction = 0.1,
+        clip: PositiveFloat | None = 3.0,
+        embedding: str = "periodic",
+        numeric: NonNegativeInt | None = None,
+        embedding_dim: PositiveInt = 8,
+    ) -> None:
+        super().__init__()
+        if embedding not in ("periodic", "none"):
+            raise UserError(f"model.net.embedding={embedding!r}: use periodic or none")
+        numeric = in_features if numeric is None else numeric
+        if numeric > in_features:
+            raise UserError(f"model.net.numeric={numeric} is more than the "
+                            f"{in_features} input columns; set model.net.numeric=null")
+        self.clip = clip
+        self.numeric = numeric if embedding == "periodic" else 0
+        self.embedding = (PeriodicEmbedding(self.numeric, dim=embedding_dim)
+                          if self.numeric else None)
+        width = in_features + self.numeric * (embedding_dim - 1)
+        self.mlp = MLP(width, hidden, out_features, activation, dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, in_features)` -> `(batch, out_features)`."""
+        if self.clip is not None:
+            x = x * torch.rsqrt(1 + (x / self.clip) ** 2)
+        if self.embedding is not None:
+            x = torch.cat([self.embedding(x[:, : self.numeric]), x[:, self.numeric :]], dim=1)
+        return self.mlp(x)

@@ -125,10 +125,19 @@ class System(L.LightningModule):
         return self.loss_fn(output, y), output, y
 
     def _step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Forward and loss; returns `(loss, predictions, targets for the metrics)`."""
+        """Forward and loss; returns `(loss, predictions, targets for the metrics)`.
+
+        A regression target trained on in standardized units (`data.target_scaling`)
+        is mapped back by the datamodule's `inverse_target`, so `val/mae`, `test/mse`
+        and the rest are in the target's own units; the loss stays in training units."""
         loss, output, y = self._loss(batch)
-        target = y if self.task == "regression" else y.long()
-        return loss, predictions(output.detach(), self.task), target
+        preds = predictions(output.detach(), self.task)
+        if self.task != "regression":
+            return loss, preds, y.long()
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "inverse_target"):
+            preds, y = datamodule.inverse_target(preds), datamodule.inverse_target(y)
+        return loss, preds, y
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
         counted = True
@@ -232,7 +241,8 @@ class System(L.LightningModule):
 
     def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
         """Binary `(batch,)` positive-class probabilities, multi-class `(batch, K)`
-        probabilities, or regression values `(batch,)` (in the units trained on)."""
+        probabilities, or regression values `(batch,)` (in the units trained on:
+        `predict.py` maps them to the target's with the datamodule's `inverse_target`)."""
         x = batch[0] if isinstance(batch, tuple | list) else batch
         return predictions(self.net(x), self.task)
 

@@ -250,6 +250,9 @@ class EvaluationFigures(L.Callback):
             keep = keep[: self.max_rows].to(y.device)
             x, y = x[keep], y[keep]
         out = _outputs(pl_module, x)
+        if pl_module.task == "regression":  # in the target's units (data.target_scaling)
+            inverse = getattr(trainer.datamodule, "inverse_target", lambda v: v)
+            out, y = inverse(out), inverse(y.float())
         k = out.shape[-1] if pl_module.task == "multiclass" else 2
         drawn = self.draw(pl_module.task, out, y, split, _class_names(trainer, k))
         for name, png in drawn.items():
