@@ -398,8 +398,11 @@ def tables_overrides(args: argparse.Namespace, cache: str, mmap: bool = False) -
     # per Lightning step) replaces the default one: Hydra refuses a key given twice
     sized = any(o.startswith("data.batch_size=") for o in EXTRA_OVERRIDES)
     return [
+        # the seed's net and SGD (experiment=two_layer keeps recipe=none on a table too)
+        # and standardized columns, as the hand-written script does
         "experiment=two_layer", "data=tabular", f"data.path={args.table}",
-        "data.target=target", *([] if sized else [f"data.batch_size={batch}"]),
+        "data.target=target", "data.scaling=standard",
+        *([] if sized else [f"data.batch_size={batch}"]),
         "trainer.max_epochs=1",
         "test=false", f"paths.cache_dir={cache}", f"data.mmap={str(mmap).lower()}",
         *EXTRA_OVERRIDES,

@@ -70,3 +70,11 @@ def test_the_table_experiments_keep_their_own_recipe(make_cfg, experiment, net, 
     assert cfg.model.get("scheduler") is None and "early_stopping" not in cfg.callbacks
     assert cfg.trainer.max_epochs == epochs
     assert (cfg.data.batch_size, cfg.data.scaling) == (None, "standard")
+
+
+def test_the_seed_experiment_on_a_table_keeps_the_seeds_recipe(make_cfg):
+    """`experiment=two_layer data=tabular` (the `tables` benchmark): the seed's net and SGD."""
+    cfg = make_cfg("experiment=two_layer", *TABLE)
+    assert cfg.model.net._target_ == "fivestep.models.nets.TwoLayerNet"
+    assert cfg.model.optimizer._target_ == "torch.optim.SGD"
+    assert "early_stopping" not in cfg.callbacks and cfg.trainer.max_epochs == 200
