@@ -133,7 +133,10 @@ def test_sigterm_writes_the_last_epoch_then_resume_equals_the_uninterrupted_run(
         "+callbacks.kill.signal=SIGTERM",
         f"paths.log_dir={tmp_path}/cut",
     )
-    assert termed.returncode != 0, termed.stderr[-2000:]
+    # Lightning stops with its SIGTERMException, a SystemExit (status 0), before train()
+    # gets to write metrics.json
+    (run,) = (tmp_path / "cut" / "train" / "runs").iterdir()
+    assert not (run / "metrics.json").exists(), termed.stderr[-2000:]
     _resume_equals_full(tmp_path, (), exact_epoch=2)
 
 
