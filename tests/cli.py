@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 from .conftest import ROOT
+from .watchdog import run_watched
 
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`python *args` in `cwd`, its output captured as text."""
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
+    """`python *args` in `cwd`, its output captured as text; still running after
+    `timeout` seconds, it and every process it started are stopped with their stacks
+    in the test's failure (`tests/watchdog.py`)."""
+    return run_watched([sys.executable, *args], timeout, cwd=cwd)

@@ -51,12 +51,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     cfg = prepare_mlflow(cfg, in_place=bool(resume and resume.in_place))  # MLflow: tags, run_id
     # RunState stores the config and RNG states in every checkpoint (and restores the
     # RNGs on resume); FiniteGuard stops a run whose loss or weights go NaN/inf (and marks
-    # its metrics.json failed); AtomicCheckpointIO makes each write all-or-nothing.
+    # its metrics.json failed); the checkpoint writer (`checkpoint_io`, PacedCheckpointIO by
+    # default) makes each write all-or-nothing and paces the writes.
     callbacks = [*instantiate_all(cfg.get("callbacks")), RunState(cfg),
                  FiniteGuard(cfg.paths.output_dir), *trial_callbacks(cfg)]
     loggers = instantiate_all(cfg.get("logger"))
+    checkpoint_io = build(cfg.checkpoint_io) if cfg.get("checkpoint_io") else AtomicCheckpointIO()
     trainer: L.Trainer = build(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
     )
     relaunch_ranks_as_this_job(trainer.world_size)  # DDP in a multirun: extra ranks run this job
     cfg = find_lr(cfg, trainer, model, datamodule, resuming=resume is not None)  # lr_find=true

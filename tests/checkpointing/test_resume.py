@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from fivestep.train import train
 
 from ..conftest import ROOT, compose_config
+from ..watchdog import run_watched
 
 # Minibatches with reshuffling, momentum, and dropout (a net that draws random numbers
 # every step): each is state a resume could lose.
@@ -85,25 +86,23 @@ def test_resume_from_another_model_is_refused_before_training(two_layer_run, mak
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "train.py", *COMMON, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+    return run_watched([sys.executable, "train.py", *COMMON, *args], 600, cwd=ROOT)
 
 
 CADENCES = {
-    "default": (),  # Lightning's ModelCheckpoint: last.ckpt after every epoch
-    "fast": ("callbacks=fast",),  # written at most every 5 s
+    "default": (),  # PacedCheckpointIO: written at most every 5 s (and at the end)
+    "at_once": ("checkpoint_io.write_interval_s=0",),  # every save written at once
+    "fast": ("callbacks=fast",),  # the opt-in BufferedCheckpoint, also 5 s
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cadence", list(CADENCES))
 def test_sigkill_then_resume_last_equals_the_uninterrupted_run(tmp_path, cadence):
-    """Killed in epoch 3, resumed from whatever `last.ckpt` the kill left: by default
-    the one written after epoch 2; with `callbacks=fast` (5 s), the one written after
-    epoch 0 (or a later one if the machine is slow). Either way the resumed run ends
-    exactly where the uninterrupted one did."""
+    """Killed in epoch 3, resumed from whatever `last.ckpt` the kill left: written at
+    once, the one saved after epoch 2; paced (5 s), the one written after epoch 0 (or a
+    later one if the machine is slow). Either way the resumed run ends exactly where the
+    uninterrupted one did."""
     cadence_args = CADENCES[cadence]
     full = _run("trainer.max_epochs=5", "logger=[]", f"paths.log_dir={tmp_path}/full")
     assert full.returncode == 0, full.stderr[-2000:]
@@ -116,13 +115,40 @@ def test_sigkill_then_resume_last_equals_the_uninterrupted_run(tmp_path, cadence
         f"paths.log_dir={tmp_path}/cut",
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    _resume_equals_full(tmp_path, cadence_args, exact_epoch=2 if cadence == "at_once" else None)
+
+
+@pytest.mark.slow
+def test_sigterm_writes_the_last_epoch_then_resume_equals_the_uninterrupted_run(tmp_path):
+    """SIGTERM (a requeue, a preemption, `scancel`) mid-epoch 3: Lightning stops after
+    the step, and the paced writer puts what it held on disk, so `last.ckpt` is epoch 2
+    however short the epochs are."""
+    full = _run("trainer.max_epochs=5", "logger=[]", f"paths.log_dir={tmp_path}/full")
+    assert full.returncode == 0, full.stderr[-2000:]
+    termed = _run(
+        "trainer.max_epochs=5",
+        "+callbacks.kill._target_=tests.resume_helpers.KillAt",
+        "+callbacks.kill.epoch=3",
+        "+callbacks.kill.batch=1",
+        "+callbacks.kill.signal=SIGTERM",
+        f"paths.log_dir={tmp_path}/cut",
+    )
+    # Lightning stops with its SIGTERMException, a SystemExit (status 0), before train()
+    # gets to write metrics.json
+    (run,) = (tmp_path / "cut" / "train" / "runs").iterdir()
+    assert not (run / "metrics.json").exists(), termed.stderr[-2000:]
+    _resume_equals_full(tmp_path, (), exact_epoch=2)
+
+
+def _resume_equals_full(tmp_path: Path, cadence_args: tuple[str, ...],
+                        exact_epoch: int | None) -> None:
+    """Resume the run under `cut` with `ckpt_path=last`; it must end as the one under `full`."""
     (run,) = (tmp_path / "cut" / "train" / "runs").iterdir()
     on_disk = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
-    if cadence == "default":
-        assert on_disk == 2  # the epoch before the kill
+    if exact_epoch is not None:
+        assert on_disk == exact_epoch  # the epoch before the signal
     else:
         assert 0 <= on_disk <= 2
-
     resumed = _run("trainer.max_epochs=5", *cadence_args, "ckpt_path=last",
                    f"paths.log_dir={tmp_path}/cut")
     assert resumed.returncode == 0, resumed.stderr[-2000:]

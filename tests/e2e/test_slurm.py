@@ -142,6 +142,9 @@ RESUMABLE = [
     "experiment=two_layer", "data.batch_size=16", "model.optimizer.momentum=0.9",
     "model/net=mlp", "model.net.hidden=[8,4]", "model.net.dropout=0.3", "test=false",
     "trainer.max_epochs=8", *QUIET, *slow(1.0),
+    # every epoch on disk at once, so the test knows which epoch a signal interrupts (the
+    # paced writer is tested with SIGKILL and SIGTERM in tests/checkpointing/test_resume.py)
+    "checkpoint_io.write_interval_s=0",
 ]
 
 

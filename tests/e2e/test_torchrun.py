@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ..conftest import ROOT
+from ..watchdog import abort_session, no_core_files, stop_with_stacks, watched_env
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +35,19 @@ def _two_nodes(tmp_path: Path, tag: str, *overrides: str) -> list[str]:
              "trainer.devices=1", "trainer.num_nodes=2", "data.batch_size=8",
              "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={tmp_path / 'logs'}",
              *overrides],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=watched_env(), preexec_fn=no_core_files,
         ))
-    for proc, out in zip(procs, outs, strict=True):
-        code = proc.wait(timeout=300)
+    for rank, (proc, out) in enumerate(zip(procs, outs, strict=True)):
+        try:
+            code = proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            for other in procs:  # both nodes' processes, with their stacks
+                abort_session(other.pid)
+            for o in outs:
+                o.close()
+            output = "".join(Path(o.name).read_text() for o in outs)
+            stop_with_stacks(proc, f"torchrun node {rank}", output)
         out.close()
         assert code == 0, Path(out.name).read_text()[-3000:]
     return [Path(out.name).read_text() for out in outs]
