@@ -32,10 +32,12 @@ as the members' mean, and the members' spread `val/<metric>_members_mean` and
 member's own, as a standalone run logs it.
 
 What cannot be trained together, refused with a clear error: L-BFGS (it re-evaluates
-a closure per member), `model.step_batch_size`, learning-rate schedulers, members of
-different optimizer classes or tasks, and dropout with more than one member (a
-standalone run draws its dropout masks from the global generator in an order a stacked
-computation cannot repeat). Members share one DataModule, so one batch size and one
+a closure per member), `model.step_batch_size`, learning-rate schedulers, and members
+of different optimizer classes or tasks. A member with dropout runs alone (not
+stacked), its masks drawn from its own copy of the CPU generator taken right after its
+net was built: the stream its standalone run draws from, so it stays exact on the CPU
+(on a GPU its masks come from the device's shared generator: not its standalone's).
+Members share one DataModule, so one batch size and one
 shuffle order, which is the order each member's standalone run sees (the shuffle is
 seeded by `data.seed`, not by the run's seed).
 """
@@ -56,6 +58,9 @@ from fivestep.models.task import predictions, squeeze_output
 
 log = logging.getLogger(__name__)
 
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+            nn.FeatureAlphaDropout)
+
 
 class Members(L.LightningModule):
     """K `System`s trained as one LightningModule; see the module docstring.
@@ -69,7 +74,10 @@ class Members(L.LightningModule):
         seeds: the seed each member was built from (stored for the log and checkpoints).
     """
 
-    def __init__(self, systems: Sequence[System], seeds: Sequence[int] | None = None) -> None:
+    def __init__(
+        self, systems: Sequence[System], seeds: Sequence[int] | None = None,
+        rng_states: Sequence[Tensor] | None = None,
+    ) -> None:
         super().__init__()
         _refuse_unstackable(systems)
         self.members = nn.ModuleList(systems)
@@ -79,6 +87,11 @@ class Members(L.LightningModule):
         self.automatic_optimization = False  # one backward, one step for all members
         self.guards_its_members = True
         self.groups = stack_groups([s.net for s in systems])
+        # a member with dropout draws its masks from its own copy of the global CPU
+        # generator, taken right after its net was built: the stream its standalone run uses
+        self._rng = [None if not has_dropout(s.net) else
+                     (rng_states[k] if rng_states is not None else torch.get_rng_state())
+                     for k, s in enumerate(systems)]
         self.register_buffer("failed", torch.zeros(len(systems), dtype=torch.bool))
         self.val_metrics = first.val_metrics.clone()  # the ensemble's (mean prediction)
         self.test_metrics = first.test_metrics.clone()
@@ -105,12 +118,27 @@ class Members(L.LightningModule):
         outs: list[Tensor | None] = [None] * len(self.members)
         for group in self.groups:
             if len(group) == 1:
-                outs[group[0]] = self.members[group[0]].net(x)
+                outs[group[0]] = self._alone(group[0], x)
                 continue
             for k, out in zip(group, stacked_forward([self.members[k].net for k in group], x),
                               strict=True):
                 outs[k] = out
         return outs  # type: ignore[return-value]
+
+    def _alone(self, k: int, x: Tensor) -> Tensor:
+        """Member `k`'s net on `x`; in training, a net with dropout draws from its own
+        generator state (swapped into the global CPU generator around its forward)."""
+        net = self.members[k].net
+        state = self._rng[k]
+        if state is None or not self.training or x.device.type != "cpu":
+            return net(x)
+        outer = torch.get_rng_state()
+        torch.set_rng_state(state)
+        try:
+            return net(x)
+        finally:
+            self._rng[k] = torch.get_rng_state()
+            torch.set_rng_state(outer)
 
     def _active(self) -> list[int]:
         return [k for k, bad in enumerate(self.failed.tolist()) if not bad]
@@ -338,11 +366,20 @@ class EnsembleNet(nn.Module):
         return torch.log(mean)
 
 
+def has_dropout(net: nn.Module) -> bool:
+    """Whether `net` draws random numbers in training (a dropout layer with `p > 0`)."""
+    return any(isinstance(m, DROPOUTS) and m.p > 0 for m in net.modules())
+
+
 def stack_groups(nets: Sequence[nn.Module]) -> list[list[int]]:
     """Indices of the nets grouped by what can run as one stacked computation: the same
-    type and the same parameter and buffer names, shapes and dtypes."""
+    type and the same parameter and buffer names, shapes and dtypes. A net with dropout
+    runs alone: its masks must come from its own generator, in its standalone order."""
     groups: dict[Any, list[int]] = {}
     for k, net in enumerate(nets):
+        if has_dropout(net):
+            groups[("alone", k)] = [k]
+            continue
         shape = (type(net),
                  tuple((n, tuple(p.shape), p.dtype) for n, p in net.named_parameters()),
                  tuple((n, tuple(b.shape), b.dtype) for n, b in net.named_buffers()))
@@ -384,23 +421,20 @@ def _refuse_unstackable(systems: Sequence[System]) -> None:
         if s.scheduler_factory is not None:
             raise UserError(f"member {k}: learning-rate schedulers are not supported for "
                             "members yet; set model/scheduler=null or train it alone")
-        dropout = [m.p for m in s.net.modules() if isinstance(m, nn.Dropout) and m.p > 0]
-        if dropout and len(systems) > 1:
-            raise UserError(f"member {k}: dropout ({dropout[0]}) cannot train exactly as one "
-                            "of several members (its masks come from the global generator in "
-                            "a standalone run's order); set model.net.dropout=0 or model.members=1")
 
 
-def build_members(model_cfg: DictConfig, seeds: Sequence[int]) -> Members:
+def build_systems(model_cfg: DictConfig, seeds: Sequence[int]) -> tuple[list[System], list[Tensor]]:
     """One `System` per seed, each built from `model_cfg` right after
-    `L.seed_everything(seed)`, as `fivestep.train` builds a standalone run's model."""
+    `L.seed_everything(seed)`, as `fivestep.train` builds a standalone run's model; and
+    the CPU generator's state right after each (its dropout stream)."""
     from fivestep.config.instantiate import build
 
-    systems = []
+    systems, states = [], []
     for seed in seeds:
         L.seed_everything(seed, workers=True, verbose=False)
         systems.append(build(model_cfg))
-    return Members(systems, seeds)
+        states.append(torch.get_rng_state())
+    return systems, states
 
 
 class SeedEnsemble(Members):
@@ -421,9 +455,9 @@ class SeedEnsemble(Members):
             raise UserError(f"model.members={members} must be 1 or more")
         seeds = [seed + k for k in range(members)]
         state = torch.random.get_rng_state()
-        built = build_members(system, seeds)
+        systems, states = build_systems(system, seeds)
         torch.random.set_rng_state(state)
-        super().__init__(list(built.members), seeds)
+        super().__init__(systems, seeds, states)
 
 
 def take_members(cfg: DictConfig) -> int | None:

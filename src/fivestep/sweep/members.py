@@ -73,7 +73,7 @@ def train_trials(
     `{"status": "complete" | "failed" | "pruned", "metrics": {...}, "why": ...}`."""
     cfgs = [cfg.copy() for cfg in cfgs]
     _refuse_unshared(cfgs)
-    systems, datamodule = [], None
+    systems, states, datamodule = [], [], None
     for cfg in cfgs:
         check_types(cfg)
         if cfg.get("seed") is not None:
@@ -81,7 +81,8 @@ def train_trials(
         datamodule = build(cfg.data)
         cfg.model = sized_from_data(cfg.model, datamodule.shape())
         systems.append(build(cfg.model))
-    model = Members(systems, [cfg.get("seed") for cfg in cfgs])
+        states.append(torch.get_rng_state())  # its dropout stream, as its standalone run's
+    model = Members(systems, [cfg.get("seed") for cfg in cfgs], states)
     monitor = cfgs[0].get("optimized_metric")
     callbacks = [MemberPruning(trials, monitor)] if trials and monitor else []
     trainer: L.Trainer = build(
