@@ -51,6 +51,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torchmetrics import MaxMetric
 
 from fivestep.errors import UserError
 from fivestep.models.system import System
@@ -95,6 +96,8 @@ class Members(L.LightningModule):
         self.register_buffer("failed", torch.zeros(len(systems), dtype=torch.bool))
         self.val_metrics = first.val_metrics.clone()  # the ensemble's (mean prediction)
         self.test_metrics = first.test_metrics.clone()
+        self.val_best = MaxMetric()
+        self.val_best.persistent(True)
         self.history: list[dict[str, list[float]]] = [{} for _ in systems]
         self.status: list[tuple[str, str] | None] = [None] * len(systems)  # (status, why)
         self._best_loss = [float("inf")] * len(systems)
@@ -296,9 +299,9 @@ class Members(L.LightningModule):
                     self._best_loss[k] = loss
                     self._best_state[k] = {n: t.detach().clone()
                                            for n, t in system.net.state_dict().items()}
-            best = [self.history[k].get(f"{key}_best", [float("nan")])[0] for k in self._active()]
-            if best:
-                logged[f"{key}_best"] = torch.tensor(max(best))
+            self.val_best.update(logged[key])
+        if not self.trainer.sanity_checking or self.val_best.update_called:
+            logged[f"{key}_best"] = self.val_best.compute()  # the ensemble's best so far
         self.log_dict(logged, prog_bar=False)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
