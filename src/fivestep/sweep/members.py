@@ -130,6 +130,17 @@ def _write_checkpoint(model: Members, k: int, cfg: DictConfig, datamodule: Any,
     return path
 
 
+def shared_runs(cfgs: Sequence[DictConfig]) -> list[list[int]]:
+    """Indices of `cfgs` grouped by equal `data` and `trainer` configs: each group can
+    train as the members of one run (a trial alone in its group trains alone)."""
+    runs: dict[str, list[int]] = {}
+    for k, cfg in enumerate(cfgs):
+        key = json.dumps([OmegaConf.to_container(cfg.get(n), resolve=True) for n in SHARED],
+                         sort_keys=True, default=str)
+        runs.setdefault(key, []).append(k)
+    return list(runs.values())
+
+
 def _refuse_unshared(cfgs: Sequence[DictConfig]) -> None:
     """One DataModule and one Trainer serve every member: their configs must be equal."""
     first = cfgs[0]

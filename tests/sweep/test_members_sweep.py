@@ -1,0 +1,59 @@
+"""`hydra.sweeper.members=true`: a batch of trials trained as members of one run leaves
+what the one-at-a-time sweep leaves, with the same results for the same trials."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from fivestep.checkpointing.reading import load_checkpoint
+
+from ..cli import run_cli
+
+SWEEP = ["-m", "experiment=two_layer", "hydra/sweeper=optuna", "optimized_metric=val/acc_best",
+         "model.optimizer.lr=tag(log, interval(0.001, 1.0))", "hydra.sweeper.n_trials=4",
+         "hydra.sweeper.n_jobs=4", "trainer.max_epochs=15", "logger=[]",
+         "callbacks.progress_bar.refresh_rate=0", "hydra/sweeper/pruner=none"]
+
+
+def _sweep(tmp_path: Path, name: str, *overrides: str) -> Path:
+    done = run_cli("train.py", *SWEEP, f"paths.log_dir={tmp_path / name}", *overrides)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (sweep,) = (tmp_path / name / "train" / "multiruns").iterdir()
+    return sweep
+
+
+def _trial(sweep: Path, number: int) -> tuple[dict, dict]:
+    summary = json.loads((sweep / str(number) / "metrics.json").read_text())
+    overrides = yaml.safe_load((sweep / str(number) / ".hydra" / "overrides.yaml").read_text())
+    return summary, {o.split("=")[0]: o.split("=", 1)[1] for o in overrides}
+
+
+@pytest.mark.slow  # two sweeps of four trials, each a process
+def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):
+    alone = _sweep(tmp_path, "alone")
+    together = _sweep(tmp_path, "together", "hydra.sweeper.members=true")
+    for number in range(4):
+        (a, a_overrides), (b, b_overrides) = _trial(alone, number), _trial(together, number)
+        assert a_overrides["model.optimizer.lr"] == b_overrides["model.optimizer.lr"]  # same trial
+        for key in ("val/acc_best", "test/acc", "test/auroc"):
+            assert b["metrics"][key] == pytest.approx(a["metrics"][key], abs=1e-5), (number, key)
+        for key in ("train/loss", "val/loss", "test/loss"):
+            assert b["metrics"][key] == pytest.approx(a["metrics"][key], abs=1e-5), (number, key)
+        # the best checkpoints hold the same weights (a's is Lightning's, b's the member's)
+        a_state = load_checkpoint(a["best_checkpoint"])["state_dict"]
+        b_state = load_checkpoint(b["best_checkpoint"])["state_dict"]
+        for name in (n for n in a_state if n.startswith("net.")):
+            torch.testing.assert_close(b_state[name], a_state[name], rtol=0, atol=1e-5)
+    a_best = yaml.safe_load((alone / "best.yaml").read_text())
+    b_best = yaml.safe_load((together / "best.yaml").read_text())
+    assert b_best["best_trial"] == a_best["best_trial"]
+    assert b_best["best_value"] == pytest.approx(a_best["best_value"], abs=1e-6)
+    assert b_best["trials"] == {"complete": 4}
+    assert (together / "summary.md").is_file()
+
+    evaluated = run_cli("eval.py", f"ckpt_path={b_best['checkpoint']}",
+                        f"paths.log_dir={tmp_path / 'eval'}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
