@@ -85,7 +85,8 @@ OPTIMIZERS = {
                  ["model.optimizer.momentum=0.5", "+model.optimizer.nesterov=true"],
                  ["model.optimizer.momentum=0.8", "+model.optimizer.dampening=0.1"]],
     "adam": [["model/optimizer=adam", "model.optimizer.lr=0.01"],
-             ["model/optimizer=adam", "model.optimizer.lr=0.003", "+model.optimizer.betas=[0.8,0.9]"],
+             ["model/optimizer=adam", "model.optimizer.lr=0.003",
+              "+model.optimizer.betas=[0.8,0.9]"],
              ["model/optimizer=adam", "model.optimizer.weight_decay=0.1"]],
     "adamw": [["model/optimizer=adam", "model.optimizer._target_=torch.optim.AdamW",
                "model.optimizer.lr=0.01", "model.optimizer.weight_decay=0.05"],
@@ -134,7 +135,8 @@ def test_a_failing_member_stops_alone(make_cfg):
 
     class Snapshot(L.Callback):
         def on_train_epoch_end(self, trainer, pl_module) -> None:
-            frozen.append({n: p.detach().clone() for n, p in pl_module.members[1].named_parameters()})
+            member = pl_module.members[1]
+            frozen.append({n: p.detach().clone() for n, p in member.named_parameters()})
 
     trainer = _trainer(Snapshot())
     trainer.fit(model, datamodule=built[0][1])

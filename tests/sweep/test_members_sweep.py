@@ -13,13 +13,14 @@ from fivestep.checkpointing.reading import load_checkpoint
 from ..cli import run_cli
 
 SWEEP = ["-m", "experiment=two_layer", "hydra/sweeper=optuna", "optimized_metric=val/acc_best",
-         "model.optimizer.lr=tag(log, interval(0.001, 1.0))", "hydra.sweeper.n_trials=4",
-         "hydra.sweeper.n_jobs=4", "trainer.max_epochs=15", "logger=[]",
+         "model.optimizer.lr=tag(log, interval(0.001, 1.0))", "hydra.sweeper.n_trials=3",
+         "hydra.sweeper.n_jobs=3", "trainer.max_epochs=10", "logger=[]",
          "callbacks.progress_bar.refresh_rate=0", "hydra/sweeper/pruner=none"]
 
 
 def _sweep(tmp_path: Path, name: str, *overrides: str) -> Path:
-    done = run_cli("train.py", *SWEEP, f"paths.log_dir={tmp_path / name}", *overrides)
+    done = run_cli("train.py", *SWEEP, f"paths.log_dir={tmp_path / name}", *overrides,
+                   timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     (sweep,) = (tmp_path / name / "train" / "multiruns").iterdir()
     return sweep
@@ -31,11 +32,11 @@ def _trial(sweep: Path, number: int) -> tuple[dict, dict]:
     return summary, {o.split("=")[0]: o.split("=", 1)[1] for o in overrides}
 
 
-@pytest.mark.slow  # two sweeps of four trials, each a process
-def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):
+@pytest.mark.slow  # two sweeps of three trials, each a process
+def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):  # 3 trials, n_jobs=3
     alone = _sweep(tmp_path, "alone")
     together = _sweep(tmp_path, "together", "hydra.sweeper.members=true")
-    for number in range(4):
+    for number in range(3):
         (a, a_overrides), (b, b_overrides) = _trial(alone, number), _trial(together, number)
         assert a_overrides["model.optimizer.lr"] == b_overrides["model.optimizer.lr"]  # same trial
         for key in ("val/acc_best", "test/acc", "test/auroc"):
@@ -51,7 +52,7 @@ def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):
     b_best = yaml.safe_load((together / "best.yaml").read_text())
     assert b_best["best_trial"] == a_best["best_trial"]
     assert b_best["best_value"] == pytest.approx(a_best["best_value"], abs=1e-6)
-    assert b_best["trials"] == {"complete": 4}
+    assert b_best["trials"] == {"complete": 3}
     assert (together / "summary.md").is_file()
 
     evaluated = run_cli("eval.py", f"ckpt_path={b_best['checkpoint']}",

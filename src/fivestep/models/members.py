@@ -205,7 +205,8 @@ class Members(L.LightningModule):
         """Mark failed the members whose weights the step made non-finite."""
         with torch.no_grad():
             sums = torch.stack([
-                torch.stack([p.sum(dtype=torch.float32) for p in self.members[k].parameters()]).sum()
+                torch.stack([p.sum(dtype=torch.float32)
+                             for p in self.members[k].parameters()]).sum()
                 for k in active
             ])
         if bool(sums.isfinite().all()):
@@ -231,7 +232,8 @@ class Members(L.LightningModule):
         if len(kinds) > 1:
             names = sorted(k.__name__ for k in kinds)
             raise UserError(f"members use different optimizers ({', '.join(names)}); train "
-                            "members of one optimizer class together, the others in runs of their own")
+                            "members of one optimizer class together, the others in runs of "
+                            "their own")
         groups = [dict(g) for o in built for g in o.param_groups]
         return type(built[0])(groups)
 
@@ -476,7 +478,9 @@ def take_members(cfg: DictConfig) -> int | None:
     return members
 
 
-def seed_ensemble_config(model_cfg: DictConfig, members: int | None, seed: int | None) -> DictConfig:
+def seed_ensemble_config(
+    model_cfg: DictConfig, members: int | None, seed: int | None
+) -> DictConfig:
     """The `SeedEnsemble` node that builds `members` seeds of `model_cfg` (a `System`
     node, sized from the data); `model_cfg` itself when `members` is None."""
     if members is None:
