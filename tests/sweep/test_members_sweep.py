@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from omegaconf import OmegaConf
 
-from fivestep.checkpointing.reading import load_checkpoint
+from fivestep.checkpointing.reading import load_checkpoint, restore
+from fivestep.models.system import System
+from fivestep.sweep.members import shared_runs, train_trials
 
 from ..cli import run_cli
 
@@ -18,10 +21,14 @@ SWEEP = ["-m", "experiment=two_layer", "hydra/sweeper=optuna", "optimized_metric
          "callbacks.progress_bar.refresh_rate=0", "hydra/sweeper/pruner=none"]
 
 
+_LAST_OUTPUT = [""]
+
+
 def _sweep(tmp_path: Path, name: str, *overrides: str) -> Path:
     done = run_cli("train.py", *SWEEP, f"paths.log_dir={tmp_path / name}", *overrides,
                    timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
+    _LAST_OUTPUT[0] = done.stdout + done.stderr
     (sweep,) = (tmp_path / name / "train" / "multiruns").iterdir()
     return sweep
 
@@ -36,6 +43,7 @@ def _trial(sweep: Path, number: int) -> tuple[dict, dict]:
 def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):  # 3 trials, n_jobs=3
     alone = _sweep(tmp_path, "alone")
     together = _sweep(tmp_path, "together", "hydra.sweeper.members=true")
+    assert "Trials [0, 1, 2] train as members of one run" in _LAST_OUTPUT[0]  # stacked
     for number in range(3):
         (a, a_overrides), (b, b_overrides) = _trial(alone, number), _trial(together, number)
         assert a_overrides["model.optimizer.lr"] == b_overrides["model.optimizer.lr"]  # same trial
@@ -58,3 +66,32 @@ def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):  # 3 trials, n_
     evaluated = run_cli("eval.py", f"ckpt_path={b_best['checkpoint']}",
                         f"paths.log_dir={tmp_path / 'eval'}")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+
+
+def test_trials_group_by_their_data_and_trainer():
+    def cfg(batch, epochs, lr):
+        return OmegaConf.create({"data": {"batch_size": batch}, "model": {"optimizer": {"lr": lr}},
+                                 "trainer": {"max_epochs": epochs, "default_root_dir": f"/{lr}"}})
+
+    # the job's own folder (trainer.default_root_dir) differs between any two trials
+    cfgs = [cfg(16, 5, 0.1), cfg(None, 5, 0.1), cfg(16, 5, 0.3), cfg(16, 9, 0.1)]
+    assert shared_runs(cfgs) == [[0, 2], [1], [3]]
+
+
+def test_each_trial_leaves_its_metrics_and_checkpoint(tmp_path, make_cfg):
+    common = ["experiment=two_layer", "trainer.max_epochs=3", "data.batch_size=16",
+              "callbacks=none", "logger=[]"]
+    cfgs = []
+    for k, lr in enumerate([0.1, 1e30]):  # trial 1 goes non-finite at once
+        cfg = make_cfg(*common, f"model.optimizer.lr={lr}")
+        cfg.paths.output_dir = str(tmp_path / str(k))
+        cfgs.append(cfg)
+    results = train_trials(cfgs)
+    assert [r["status"] for r in results] == ["complete", "failed"]
+    good = json.loads((tmp_path / "0" / "metrics.json").read_text())
+    bad = json.loads((tmp_path / "1" / "metrics.json").read_text())
+    assert bad["status"] == "failed" and bad["best_checkpoint"] is None
+    assert {"train/loss", "val/loss", "val/acc_best", "test/acc"} <= set(good["metrics"])
+    restored = restore(good["best_checkpoint"], make_cfg(config_name="predict"), "test")
+    assert restored.config.model.optimizer.lr == 0.1
+    assert type(restored.model) is System  # a plain System, as eval.py loads any run's

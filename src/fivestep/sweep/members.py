@@ -35,6 +35,13 @@ from fivestep.models.members import Members
 log = logging.getLogger(__name__)
 
 SHARED = ("data", "trainer")  # what members of one run cannot differ in
+PER_JOB = {"trainer": ("default_root_dir",)}  # job folders: differ, and change nothing trained
+
+
+def _shared(cfg: DictConfig, key: str) -> dict[str, Any]:
+    """`cfg[key]` resolved, without the keys that name the job's own folder."""
+    node = OmegaConf.to_container(cfg.get(key), resolve=True) or {}
+    return {k: v for k, v in node.items() if k not in PER_JOB.get(key, ())}
 
 
 class MemberPruning(L.Callback):
@@ -135,8 +142,7 @@ def shared_runs(cfgs: Sequence[DictConfig]) -> list[list[int]]:
     train as the members of one run (a trial alone in its group trains alone)."""
     runs: dict[str, list[int]] = {}
     for k, cfg in enumerate(cfgs):
-        key = json.dumps([OmegaConf.to_container(cfg.get(n), resolve=True) for n in SHARED],
-                         sort_keys=True, default=str)
+        key = json.dumps([_shared(cfg, n) for n in SHARED], sort_keys=True, default=str)
         runs.setdefault(key, []).append(k)
     return list(runs.values())
 
@@ -146,8 +152,7 @@ def _refuse_unshared(cfgs: Sequence[DictConfig]) -> None:
     first = cfgs[0]
     for k, cfg in enumerate(cfgs[1:], start=1):
         for key in SHARED:
-            a = OmegaConf.to_container(first.get(key), resolve=True)
-            b = OmegaConf.to_container(cfg.get(key), resolve=True)
+            a, b = _shared(first, key), _shared(cfg, key)
             if a != b:
                 differ = sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
                 raise UserError(
