@@ -42,6 +42,12 @@ summary), i.e. what Lightning itself costs over the raw loop; no project change 
   else) on each real table of `scripts/make_panel.py`, beside the majority, linear,
   LightGBM and scikit-learn MLP baselines on the same split, and its wall time
   (`scripts/panel.py`; its own table and `panel.json`).
+- `sweep`: the marginal cost of a `two_layer` trial (200 epochs, TPE over the learning
+  rate): a hand-written Optuna loop (one process, the seed's five steps, validation
+  accuracy per epoch), `train.py -m hydra/sweeper=optuna` one job per trial, and the
+  same with `hydra.sweeper.members=true` (all trials asked at once and trained as
+  members of one run); each as (wall(2 + N trials) - wall(2 trials)) / N, process wall
+  times. And `+model.members=K` (a K-seed ensemble) against one run, process wall times.
 - `mmap`: `--mmap-rows` (default 100M) x `--features` float32 rows trained with
   `data.mmap=true` for one epoch (batch `--mmap-batch-size`): peak anonymous memory
   (RssAnon, sampled from /proc/self/status; the mapped file's page cache is not counted)
@@ -80,6 +86,9 @@ TARGETS: dict[str, tuple[str, float, float]] = {
     "tables_cache": ("<=", 0.05, 0.02),  # share of a cache-hit run spent preparing
     "tables_4gb": ("<=", 1.0, 0.5),  # peak RSS / 4 GiB
     "mmap_anon": ("<=", 1.0, 0.5),  # peak RssAnon / 4 GiB
+    "sweep_alone": ("<=", 10.0, 10.0),  # a trial, one job each, vs a hand-written Optuna loop's
+    "sweep_members": ("<=", 1.0, 0.2),  # the same with members
+    "sweep_ensemble": ("<=", 2.0, 1.2),  # a K-seed ensemble's run vs one run (wall time)
 }
 GIB_MIB = 4096.0
 SUITE_BUDGET_S = 45.0
@@ -544,7 +553,9 @@ def worker_main(args: argparse.Namespace) -> None:
 
 def run_worker_side(args: argparse.Namespace) -> None:
     result = Path(args.result)
-    if args.worker == "seed:raw":
+    if args.worker == "sweep:raw":
+        sweep_raw_worker(args, result)
+    elif args.worker == "seed:raw":
         seed_raw_worker(args, result)
     elif args.worker == "seed:project":
         project_worker(seed_overrides(args.device), result)
@@ -878,9 +889,130 @@ def bench_panel(args: argparse.Namespace) -> list[dict[str, Any]]:
     return []
 
 
+# ----------------------------------------------------------------------------- sweep
+# Issue 22: many small models at the cost of one (fivestep.models.members).
+
+SWEEP_LR = "model.optimizer.lr=tag(log, interval(0.001, 1.0))"
+
+
+def sweep_command(tmp: str, trials: int, members: bool, device: str) -> list[str]:
+    """`train.py -m` over the learning rate of `two_layer` (TPE, 200 epochs, no logger,
+    no pruning); with `members`, all `trials` asked at once and trained as members."""
+    extra = ["trainer=gpu", "data.on_device=true"] if device == "cuda" else []
+    return [PY, "train.py", "-m", "experiment=two_layer", "hydra/sweeper=optuna",
+            "hydra/sweeper/pruner=none", "optimized_metric=val/acc_best", SWEEP_LR,
+            f"hydra.sweeper.n_trials={trials}",
+            f"hydra.sweeper.n_jobs={trials if members else 1}",
+            f"hydra.sweeper.members={str(members).lower()}", "logger=[]",
+            "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={tmp}", *extra]
+
+
+def sweep_raw_worker(args: argparse.Namespace, result: Path) -> None:
+    """A hand-written Optuna loop: TPE over the learning rate (the sweeper's sampler
+    settings), each trial the seed's five steps on the full training batch for 200
+    epochs with the validation accuracy after each epoch; the objective is its best.
+    The rows and initial weights are `two_layer`'s."""
+    import lightning as L
+    import optuna
+    import torch
+    from hydra.utils import instantiate
+
+    from fivestep.config.sizes import sized_from_data
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(seed_overrides(args.device), Path(tmp))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
+    datamodule.setup("fit")
+    device = torch.device(args.device)
+    x, y = (t.to(device) for t in datamodule.splits["train"])
+    xv, yv = (t.to(device) for t in datamodule.splits["val"])
+    epochs = cfg.trainer.max_epochs
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("lr", 0.001, 1.0, log=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        net = instantiate(cfg.model).net.to(device)
+        optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        best = torch.zeros((), device=device)
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            loss_fn(net(x).squeeze(-1), y).backward()
+            optimizer.step()
+            with torch.no_grad():
+                best = torch.maximum(best, ((net(xv).squeeze(-1) > 0) == (yv > 0.5)).float().mean())
+        return float(best)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
+        seed=123, n_startup_trials=5))
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=args.sweep_trials)
+    result.write_text(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def marginal(walls: dict[int, list[float]]) -> float:
+    """Median over repetitions of (wall(many trials) - wall(few)) / (many - few)."""
+    few, many = sorted(walls)
+    return statistics.median((b - a) / (many - few)
+                             for a, b in zip(walls[few], walls[many], strict=True))
+
+
+def bench_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Marginal cost of a `two_layer` trial: hand-written Optuna loop, the sweeper one
+    trial per job, the sweeper with members; and a K-seed ensemble against one run."""
+    counts = {"raw": (2, 2 + args.sweep_extra), "alone": (2, 2 + args.sweep_extra_alone),
+              "members": (2, 2 + args.sweep_extra)}
+    walls: dict[str, dict[int, list[float]]] = {s: {n: [] for n in c} for s, c in counts.items()}
+    ensemble: dict[str, list[float]] = {"one": [], "members": []}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for i in range(args.repeat):
+            for side, trial_counts in counts.items():
+                for n in trial_counts:
+                    if side == "raw":
+                        cmd = [PY, str(Path(__file__).resolve()), "--worker", "sweep:raw",
+                               "--result", f"{tmp}/raw.json", "--device", args.device,
+                               "--sweep-trials", str(n)]
+                    else:
+                        cmd = sweep_command(f"{tmp}/{side}{n}_{i}", n, side == "members",
+                                            args.device)
+                    wall, _, code, tail = run_child(cmd)
+                    if code:
+                        raise SystemExit(f"sweep {side} ({n} trials) failed:\n{tail}")
+                    walls[side][n].append(wall)
+                    log(f"  sweep {side} {n} trials #{i + 1}: {wall:.1f} s")
+            for side, extra in (("one", []), ("members", [f"+model.members={args.ensemble}"])):
+                cmd = [PY, "train.py", "experiment=two_layer", "logger=[]",
+                       "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={tmp}/e{i}",
+                       *(["trainer=gpu", "data.on_device=true"] if args.device == "cuda" else []),
+                       *extra]
+                wall, _, code, tail = run_child(cmd)
+                if code:
+                    raise SystemExit(f"ensemble {side} failed:\n{tail}")
+                ensemble[side].append(wall)
+                log(f"  ensemble {side} #{i + 1}: {wall:.1f} s")
+    raw, alone, members = (marginal(walls[s]) for s in ("raw", "alone", "members"))
+    rows = [
+        row("sweep", "trial, one job each", raw, alone, alone / raw, "sweep_alone", "s"),
+        row("sweep", f"trial, members ({counts['members'][1]} per run)", raw, members,
+            members / raw, "sweep_members", "s"),
+        row("sweep", f"{args.ensemble}-seed ensemble vs one run",
+            statistics.median(ensemble["one"]), statistics.median(ensemble["members"]),
+            statistics.median(
+                m / o for o, m in zip(ensemble["one"], ensemble["members"], strict=True)),
+            "sweep_ensemble", "s"),
+    ]
+    rows[0]["runs"] = {"walls": {s: {str(n): w for n, w in v.items()} for s, v in walls.items()},
+                       "ensemble": ensemble}
+    return rows
+
+
 CASES = {"seed": bench_seed, "tabular": bench_tabular, "startup": bench_startup,
          "test-suite": bench_test_suite, "tables": bench_tables, "mmap": bench_mmap,
-         "panel": bench_panel}
+         "panel": bench_panel,
+         "sweep": bench_sweep}
 
 
 def machine(device: str) -> dict[str, Any]:
@@ -969,6 +1101,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--override", action="append", default=[],
                    help="a Hydra override for the seed/tabular runs (repeatable), e.g. "
                    "--override='~callbacks.probability_chart' to price one feature")
+    p.add_argument("--sweep-extra", type=int, default=32,
+                   help="sweep: trials beyond 2 for the marginal cost (raw and members sides)")
+    p.add_argument("--sweep-extra-alone", type=int, default=4,
+                   help="sweep: trials beyond 2 for the one-job-per-trial side (~5 s each)")
+    p.add_argument("--sweep-trials", type=int, default=2, help=argparse.SUPPRESS)
+    p.add_argument("--ensemble", type=int, default=8, help="sweep: members of the seed ensemble")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--profile", help="with --worker: write cProfile stats to this file")

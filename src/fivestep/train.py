@@ -22,6 +22,7 @@ from fivestep.checkpointing.run_state import RunState
 from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build, instantiate_all
 from fivestep.config.sizes import sized_from_data
+from fivestep.models.members import seed_ensemble_config, take_members
 from fivestep.monitoring.baselines import fit_baselines, verdict
 from fivestep.monitoring.finite_guard import FiniteGuard
 from fivestep.monitoring.hparams import flat_hparams, log_hparams
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model, test the best checkpoint, return every logged metric."""
+    members = take_members(cfg)  # +model.members=K: a seed ensemble, built below
     check_types(cfg)
     cfg, resume = prepare_resume(cfg)  # ckpt_path: where the run goes on, checked now
     if cfg.get("seed") is not None:
@@ -43,6 +45,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("Instantiating datamodule <%s>", cfg.data._target_)
     datamodule = build(cfg.data)
     cfg.model = sized_from_data(cfg.model, datamodule.shape())  # reads the data: bad input stops
+    cfg.model = seed_ensemble_config(cfg.model, members, cfg.get("seed"))  # K seeds as one model
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: L.LightningModule = build(cfg.model)
     if resume:

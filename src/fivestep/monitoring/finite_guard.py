@@ -55,6 +55,8 @@ class FiniteGuard(L.Callback):
         # the parameters once: walking the module tree every step (the system's metric
         # modules included) cost more than the check itself
         self._params = list(pl_module.parameters())
+        if getattr(pl_module, "guards_its_members", False):  # fivestep.models.members: a
+            self._params = []  # member whose weights fail stops alone; Members checks them
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,

@@ -36,7 +36,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class OptunaSweeper(Sweeper):
         sampler, pruner: configs of an Optuna sampler and pruner (`_target_`).
         params: the search space, `{key: "interval(0.001, 0.1)", ...}` (see
             `fivestep.sweep.space`); command-line overrides are added to it.
+        members: train each batch of `n_jobs` trials as the members of one run in this
+            process (`fivestep.sweep.members`) instead of launching one job per trial;
+            each trial still gets its own folder, `metrics.json` and best checkpoint.
     """
 
     def __init__(
@@ -70,12 +73,14 @@ class OptunaSweeper(Sweeper):
         sampler: DictConfig | None = None,
         pruner: DictConfig | None = None,
         params: DictConfig | None = None,
+        members: bool = False,
     ) -> None:
         # study_name, storage, direction, sampler and pruner are read from the config by
         # `open_study`, exactly as each trial's job reads them to report its epochs.
         self.n_trials, self.n_jobs = n_trials, max(1, n_jobs)
         self.max_failure_rate = max_failure_rate
         self.params = dict(params or {})
+        self.members = members
         self.launcher: Any = None
         self.config: DictConfig | None = None
 
@@ -145,7 +150,10 @@ class OptunaSweeper(Sweeper):
                     batch = [fixed + [as_override(*kv) for kv in t.params.items()] for t in group]
                     self.validate_batch_is_legal(batch)
                     # job number = trial number: folder <sweep>/<trial>; the job finds its trial
-                    returns = self.launcher.launch(batch, initial_job_idx=group[0].number)
+                    if self.members:
+                        returns = self._launch_as_members(batch, group)
+                    else:
+                        returns = self.launcher.launch(batch, initial_job_idx=group[0].number)
                     for trial, ret in zip(group, returns, strict=True):
                         _tell(study, trial, ret)
                 failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
@@ -158,6 +166,59 @@ class OptunaSweeper(Sweeper):
             for trial in pending:
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
+
+
+    def _launch_as_members(self, batch: list[list[str]], trials: list[Any]) -> list[JobReturn]:
+        """The batch's trials trained as members of one run (`fivestep.sweep.members`).
+
+        Each trial's job folder and `.hydra/` files are made by Hydra's own `run_job`, with
+        a task that only takes the job's config (its paths resolved in the job's Hydra
+        context); then all train together, and each job's return is its own result.
+        """
+        import optuna
+        from hydra.core.utils import run_job
+
+        from fivestep.errors import UserError
+        from fivestep.monitoring.finite_guard import NonFiniteTraining
+        from fivestep.sweep.members import shared_runs, train_trials
+
+        assert self.config is not None
+        taken: list[DictConfig] = []
+
+        def take(cfg: DictConfig) -> None:
+            resolved = cfg.copy()
+            OmegaConf.resolve(resolved)  # ${hydra:runtime.output_dir}: this job's folder
+            taken.append(resolved)
+
+        jobs = []
+        for number, overrides in zip((t.number for t in trials), batch, strict=True):
+            config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            with open_dict(config):
+                config.hydra.job.id = f"{config.hydra.job.name}_{number}"
+                config.hydra.job.num = number
+            jobs.append(run_job(hydra_context=self.hydra_context, task_function=take,
+                                config=config, job_dir_key="hydra.sweep.dir",
+                                job_subdir_key="hydra.sweep.subdir", configure_logging=False))
+        results: list[dict[str, Any]] = [{}] * len(taken)
+        for run in shared_runs(taken):
+            log.info("Trials %s train as members of one run", [trials[k].number for k in run])
+            try:
+                done = train_trials([taken[k] for k in run], [trials[k] for k in run])
+            except UserError as error:  # members that cannot share a run: these trials fail
+                done = [{"status": "error", "why": str(error)} for _ in run]
+                log.error("%s", error)
+            for k, result in zip(run, done, strict=True):
+                results[k] = result
+        metric = self.config.optimized_metric
+        for job, result in zip(jobs, results, strict=True):
+            if result["status"] == "complete":
+                job.status, job.return_value = JobStatus.COMPLETED, result["metrics"].get(metric)
+            elif result["status"] == "pruned":
+                job.status, job.return_value = JobStatus.FAILED, optuna.TrialPruned(result["why"])
+            else:
+                kind = NonFiniteTraining if result["status"] == "failed" else UserError
+                job.status, job.return_value = JobStatus.FAILED, kind(result["why"])
+        return jobs
 
 
 def _wait_for_other_workers(

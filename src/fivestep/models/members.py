@@ -1,0 +1,489 @@
+"""`Members`: several models of one run, trained together in one Trainer.
+
+Each member is a whole `System` (its own net, loss, optimizer settings and metrics),
+kept as a submodule; `Members` only adds what training them together needs:
+
+- **One stacked computation per shape.** Members whose nets have the same type and
+  the same parameter shapes run as one `torch.func.vmap` over their parameters, which
+  are stacked from each member's own leaf tensors inside the forward: the gradient of
+  the summed losses flows back to every member's own leaves, and member `k`'s gradient
+  is exactly the gradient of its own loss (no member's loss depends on another's
+  weights). Nets of other shapes run one after another in the same step; the log says
+  which members stack (`Members: ...` at construction).
+- **One optimizer, one param group per member.** Each member's optimizer is built by
+  its own factory on its own parameters, and their param groups (every setting filled
+  in: lr, momentum, betas, weight decay, ...) make one optimizer of the same class.
+  Optimizers step group by group, so this is each member's own update, and each
+  parameter keeps its own state (momentum, Adam's moments).
+- **Independence.** A member whose training loss is non-finite is marked failed before
+  the step (as `FiniteGuard` stops a standalone run) and never updated again: its loss
+  leaves the sum and its gradients are set to None, which every torch optimizer skips.
+  A member whose weights turn non-finite after a step is marked failed likewise. The
+  others go on; the run stops when every member has failed.
+- **Per-member results.** `history[k]` holds member `k`'s per-epoch values under the
+  keys a standalone run logs (`train/loss`, `val/loss`, `val/acc`, ..., `val/acc_best`),
+  `best_state(k)` its weights at its lowest `val/loss` (the epoch a standalone run's
+  best checkpoint holds), and after `trainer.test` `history[k]` has its test metrics.
+
+What is logged is the ensemble's: `val/acc`, `val/auroc`, ... of the members' mean
+prediction (`predict_step` and `net` give the same mean), `val/loss` and `train/loss`
+as the members' mean, and the members' spread `val/<metric>_members_mean` and
+`val/<metric>_members_std` (likewise for `test/`). With one member every value is the
+member's own, as a standalone run logs it.
+
+What cannot be trained together, refused with a clear error: L-BFGS (it re-evaluates
+a closure per member), `model.step_batch_size`, learning-rate schedulers, and members
+of different optimizer classes or tasks. A member with dropout runs alone (not
+stacked), its masks drawn from its own copy of the CPU generator taken right after its
+net was built: the stream its standalone run draws from, so it stays exact on the CPU
+(on a GPU its masks come from the device's shared generator: not its standalone's).
+Members share one DataModule, so one batch size and one
+shuffle order, which is the order each member's standalone run sees (the shuffle is
+seeded by `data.seed`, not by the run's seed).
+"""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+from torchmetrics import MaxMetric
+
+from fivestep.errors import UserError
+from fivestep.models.system import System
+from fivestep.models.task import predictions, squeeze_output
+
+log = logging.getLogger(__name__)
+
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+            nn.FeatureAlphaDropout)
+
+
+class Members(L.LightningModule):
+    """K `System`s trained as one LightningModule; see the module docstring.
+
+    `FiniteGuard` leaves the weights to it (`guards_its_members`): one member's
+    non-finite weights stop that member, not the run.
+
+    Args:
+        systems: the members, each built as its standalone run builds it (seeded the
+            same way before its net is made).
+        seeds: the seed each member was built from (stored for the log and checkpoints).
+    """
+
+    def __init__(
+        self, systems: Sequence[System], seeds: Sequence[int] | None = None,
+        rng_states: Sequence[Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        _refuse_unstackable(systems)
+        self.members = nn.ModuleList(systems)
+        first = systems[0]
+        self.task, self.num_classes, self.best_key = first.task, first.num_classes, first.best_key
+        self.seeds = list(seeds) if seeds is not None else None
+        self.automatic_optimization = False  # one backward, one step for all members
+        self.guards_its_members = True
+        self.groups = stack_groups([s.net for s in systems])
+        # a member with dropout draws its masks from its own copy of the global CPU
+        # generator, taken right after its net was built: the stream its standalone run uses
+        self._rng = [None if not has_dropout(s.net) else
+                     (rng_states[k] if rng_states is not None else torch.get_rng_state())
+                     for k, s in enumerate(systems)]
+        self.register_buffer("failed", torch.zeros(len(systems), dtype=torch.bool))
+        self.val_metrics = first.val_metrics.clone()  # the ensemble's (mean prediction)
+        self.test_metrics = first.test_metrics.clone()
+        self.val_best = MaxMetric()
+        self.val_best.persistent(True)
+        self.history: list[dict[str, list[float]]] = [{} for _ in systems]
+        self.status: list[tuple[str, str] | None] = [None] * len(systems)  # (status, why)
+        self._best_loss = [float("inf")] * len(systems)
+        self._best_state: list[dict[str, Tensor] | None] = [None] * len(systems)
+        self._train_sum: Tensor | None = None
+        self._train_rows = 0
+        self._eval_sum: Tensor | None = None
+        self._eval_rows = 0
+        stacked = [g for g in self.groups if len(g) > 1]
+        alone = [g[0] for g in self.groups if len(g) == 1]
+        log.info("Members: %d; stacked groups %s; run one after another: %s", len(systems),
+                 stacked or "none", alone or "none")
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    # ---------------------------------------------------------------- outputs
+
+    def member_outputs(self, x: Tensor) -> list[Tensor]:
+        """`x: (batch, features)` -> each member's raw net output `(batch, out)`."""
+        outs: list[Tensor | None] = [None] * len(self.members)
+        for group in self.groups:
+            if len(group) == 1:
+                outs[group[0]] = self._alone(group[0], x)
+                continue
+            for k, out in zip(group, stacked_forward([self.members[k].net for k in group], x),
+                              strict=True):
+                outs[k] = out
+        return outs  # type: ignore[return-value]
+
+    def _alone(self, k: int, x: Tensor) -> Tensor:
+        """Member `k`'s net on `x`; in training, a net with dropout draws from its own
+        generator state (swapped into the global CPU generator around its forward)."""
+        net = self.members[k].net
+        state = self._rng[k]
+        if state is None or not self.training or x.device.type != "cpu":
+            return net(x)
+        outer = torch.get_rng_state()
+        torch.set_rng_state(state)
+        try:
+            return net(x)
+        finally:
+            self._rng[k] = torch.get_rng_state()
+            torch.set_rng_state(outer)
+
+    def _active(self) -> list[int]:
+        return [k for k, bad in enumerate(self.failed.tolist()) if not bad]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, features)` -> the ensemble's output as a net's (logit of the mean
+        probability, log of the mean class probabilities, or the mean value)."""
+        return self.net(x)
+
+    @property
+    def net(self) -> nn.Module:
+        """The ensemble as one plain net (what `export.py` and the figures use)."""
+        nets = [self.members[k].net for k in self._active()] or [m.net for m in self.members]
+        return EnsembleNet(nets, self.task)
+
+    def _member_loss(self, k: int, output: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Member `k`'s loss as its `System` computes it; returns `(loss, y as taken)`."""
+        system = self.members[k]
+        output = squeeze_output(output, self.task)
+        y = y.long() if self.task == "multiclass" else y.to(output.dtype)
+        return system.loss_fn(output, y), output
+
+    # ---------------------------------------------------------------- training
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        outs = self.member_outputs(x)
+        losses = [self._member_loss(k, out, y)[0] for k, out in enumerate(outs)]
+        values = torch.stack([loss.detach() for loss in losses])
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            for k in (~finite & ~self.failed).nonzero().flatten().tolist():
+                self._fail(k, f"its training loss is {values[k].item():g}")
+        active = self._active()
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        if active:
+            self.manual_backward(torch.stack([losses[k] for k in active]).sum())
+            for k, bad in enumerate(self.failed.tolist()):
+                if bad:  # stacked, a failed member's leaves got zero gradients: skip them
+                    for p in self.members[k].parameters():
+                        p.grad = None
+            optimizer.step()
+            self._check_weights(active)
+        if self._train_sum is None or self._train_sum.device != values.device:
+            self._train_sum = torch.zeros_like(values)
+        self._train_sum.add_(torch.where(self.failed, 0.0, values), alpha=len(y))
+        self._train_rows += len(y)
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            means = self._train_sum / self._train_rows
+            self._record("train/loss", means)
+            self.log("train/loss", self._mean_of_active(means), on_step=False, on_epoch=True,
+                     prog_bar=True)
+            self._train_sum.zero_()
+            self._train_rows = 0
+        if not active:
+            log.error("Every member has failed; stopping.")
+            self.trainer.should_stop = True
+
+    def _check_weights(self, active: list[int]) -> None:
+        """Mark failed the members whose weights the step made non-finite."""
+        with torch.no_grad():
+            sums = torch.stack([
+                torch.stack([p.sum(dtype=torch.float32)
+                             for p in self.members[k].parameters()]).sum()
+                for k in active
+            ])
+        if bool(sums.isfinite().all()):
+            return
+        for k, total in zip(active, sums.tolist(), strict=True):
+            if not torch.isfinite(torch.tensor(total)):
+                self._fail(k, "its weights are not finite after the optimizer step")
+
+    def _fail(self, k: int, why: str) -> None:
+        step = self.trainer.global_step if self._trainer else 0
+        self.stop_member(k, f"failed at step {step}: {why}")
+
+    def stop_member(self, k: int, why: str, status: str = "failed") -> None:
+        """Stop member `k` for good (failed, or pruned by a sweep); the others go on."""
+        self.failed[k] = True
+        self.status[k] = (status, why)
+        log.log(logging.ERROR if status == "failed" else logging.INFO,
+                "Member %d %s; it stops, the others go on.", k, why)
+
+    def configure_optimizers(self) -> Any:
+        built = [s.optimizer_factory(s.parameters()) for s in self.members]
+        kinds = {type(o) for o in built}
+        if len(kinds) > 1:
+            names = sorted(k.__name__ for k in kinds)
+            raise UserError(f"members use different optimizers ({', '.join(names)}); train "
+                            "members of one optimizer class together, the others in runs of "
+                            "their own")
+        groups = [dict(g) for o in built for g in o.param_groups]
+        return type(built[0])(groups)
+
+    # ---------------------------------------------------------------- evaluation
+
+    def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
+        x, y = batch
+        outs = self.member_outputs(x)
+        losses, preds = [], []
+        for k, out in enumerate(outs):
+            loss, output = self._member_loss(k, out, y)
+            losses.append(loss.detach())
+            pred = predictions(output.detach(), self.task)
+            preds.append(pred)
+            target = y if self.task == "regression" else y.long()
+            getattr(self.members[k], f"{split}_metrics").update(pred, target)
+        values = torch.stack(losses)
+        if self._eval_sum is None or self._eval_sum.device != values.device:
+            self._eval_sum = torch.zeros_like(values)
+        self._eval_sum.add_(values, alpha=len(y))
+        self._eval_rows += len(y)
+        active = self._active() or list(range(len(outs)))
+        mean = torch.stack([preds[k] for k in active]).mean(0)
+        getattr(self, f"{split}_metrics").update(mean, y if self.task == "regression" else y.long())
+
+    def _eval_epoch_end(self, split: str) -> dict[str, Tensor]:
+        losses = self._eval_sum / max(self._eval_rows, 1)
+        self._eval_sum.zero_()
+        self._eval_rows = 0
+        per_member: list[dict[str, Tensor]] = []
+        for system in self.members:
+            metrics = getattr(system, f"{split}_metrics")
+            per_member.append(metrics.compute())
+            metrics.reset()
+        ensemble = getattr(self, f"{split}_metrics").compute()
+        getattr(self, f"{split}_metrics").reset()
+        logged = dict(ensemble)
+        logged[f"{split}/loss"] = self._mean_of_active(losses)
+        active = self._active() or list(range(len(self.members)))
+        for key in per_member[0]:
+            values = torch.stack([per_member[k][key] for k in active]).float()
+            logged[f"{key}_members_mean"] = values.mean()
+            logged[f"{key}_members_std"] = values.std(unbiased=False)
+        sanity = self._trainer is not None and self.trainer.sanity_checking
+        if not sanity:
+            self._record(f"{split}/loss", losses)
+            for key in per_member[0]:
+                self._record(key, torch.stack([m[key] for m in per_member]))
+        return logged
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        logged = self._eval_epoch_end("val")
+        if not self.trainer.sanity_checking:
+            key = f"val/{self.best_key}"
+            for k, system in enumerate(self.members):
+                if self.failed[k]:
+                    continue
+                system.val_best.update(self.history[k][key][-1])
+                self.history[k][f"{key}_best"] = [float(system.val_best.compute())]
+                loss = self.history[k]["val/loss"][-1]
+                if loss < self._best_loss[k]:  # as ModelCheckpoint(monitor=val/loss, mode=min)
+                    self._best_loss[k] = loss
+                    self._best_state[k] = {n: t.detach().clone()
+                                           for n, t in system.net.state_dict().items()}
+            self.val_best.update(logged[key])
+        if not self.trainer.sanity_checking or self.val_best.update_called:
+            logged[f"{key}_best"] = self.val_best.compute()  # the ensemble's best so far
+        self.log_dict(logged, prog_bar=False)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self._eval_epoch_end("test"))
+
+    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        """The members' mean prediction: binary `(batch,)` probabilities, multi-class
+        `(batch, K)`, regression `(batch,)` values."""
+        x = batch[0] if isinstance(batch, tuple | list) else batch
+        return predictions(self.net(x), self.task)
+
+    # ---------------------------------------------------------------- per member
+
+    def _record(self, key: str, values: Tensor) -> None:
+        for k, value in enumerate(values.tolist()):
+            if not self.failed[k] or key not in self.history[k]:
+                self.history[k].setdefault(key, []).append(float(value))
+
+    def _mean_of_active(self, values: Tensor) -> Tensor:
+        active = self._active()
+        return values[active].mean() if active else values.mean()
+
+    def best_state(self, k: int) -> dict[str, Tensor] | None:
+        """Member `k`'s net weights at its lowest validation loss (None before validation)."""
+        return self._best_state[k]
+
+    def use_best_weights(self) -> None:
+        """Every member's net set to its weights at its lowest `val/loss`, as a
+        standalone run tests its best checkpoint."""
+        for k, system in enumerate(self.members):
+            state = self._best_state[k]
+            if state is not None:
+                system.net.load_state_dict(state)
+
+    def member_metrics(self, k: int) -> dict[str, float]:
+        """Member `k`'s last value of every key, as a standalone run's metrics.json holds."""
+        return {key: values[-1] for key, values in self.history[k].items()}
+
+
+class EnsembleNet(nn.Module):
+    """The members' nets as one net whose `predictions` are the members' mean prediction.
+
+    Args:
+        nets: the members' nets, `(batch, features)` -> `(batch, out)`.
+        task: "binary", "multiclass" or "regression".
+    """
+
+    def __init__(self, nets: Sequence[nn.Module], task: str) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+        self.task = task
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, features)` -> `(batch, 1)` logit of the mean probability (binary),
+        `(batch, K)` log mean probabilities (multi-class), `(batch, 1)` mean value."""
+        outs = [net(x) for net in self.nets]
+        if self.task == "regression":
+            return torch.stack(outs).mean(0)
+        mean = torch.stack([predictions(o, self.task) for o in outs]).mean(0)
+        if self.task == "binary":
+            return torch.logit(mean).reshape(-1, 1)
+        return torch.log(mean)
+
+
+def has_dropout(net: nn.Module) -> bool:
+    """Whether `net` draws random numbers in training (a dropout layer with `p > 0`)."""
+    return any(isinstance(m, DROPOUTS) and m.p > 0 for m in net.modules())
+
+
+def stack_groups(nets: Sequence[nn.Module]) -> list[list[int]]:
+    """Indices of the nets grouped by what can run as one stacked computation: the same
+    type and the same parameter and buffer names, shapes and dtypes. A net with dropout
+    runs alone: its masks must come from its own generator, in its standalone order."""
+    groups: dict[Any, list[int]] = {}
+    for k, net in enumerate(nets):
+        if has_dropout(net):
+            groups[("alone", k)] = [k]
+            continue
+        shape = (type(net),
+                 tuple((n, tuple(p.shape), p.dtype) for n, p in net.named_parameters()),
+                 tuple((n, tuple(b.shape), b.dtype) for n, b in net.named_buffers()))
+        groups.setdefault(shape, []).append(k)
+    return list(groups.values())
+
+
+def stacked_forward(nets: Sequence[nn.Module], x: Tensor) -> Tensor:
+    """Nets of one shape on the same `x: (batch, features)` as one `vmap`: `(G, batch, out)`.
+
+    The parameters are stacked here, from each net's own leaves, so autograd sends each
+    net its own gradient; `nets[0]` serves as the module `functional_call` runs.
+    """
+    names = [n for n, _ in nets[0].named_parameters()]
+    per_net = [dict(net.named_parameters()) for net in nets]
+    params = {n: torch.stack([p[n] for p in per_net]) for n in names}
+    buffers = {n: torch.stack([dict(net.named_buffers())[n] for net in nets])
+               for n, _ in nets[0].named_buffers()}
+
+    def one(p: dict[str, Tensor], b: dict[str, Tensor]) -> Tensor:
+        return functional_call(nets[0], (p, b), (x,))
+
+    return vmap(one)(params, buffers)
+
+
+def _refuse_unstackable(systems: Sequence[System]) -> None:
+    """Refuse, with the fix, what members cannot do together (module docstring)."""
+    if not systems:
+        raise UserError("members: no member to train; set model.members to 1 or more")
+    if len({(s.task, s.num_classes) for s in systems}) > 1:
+        raise UserError("members must share one task and number of classes (one dataset)")
+    for k, s in enumerate(systems):
+        if getattr(s.optimizer_factory, "func", s.optimizer_factory) is torch.optim.LBFGS:
+            raise UserError(f"member {k}: model/optimizer=lbfgs cannot train as a member (its "
+                            "closure re-evaluates one model); train it in a run of its own")
+        if s.step_batch_size is not None:
+            raise UserError(f"member {k}: model.step_batch_size cannot train as a member; "
+                            "set model.step_batch_size=null")
+        if s.scheduler_factory is not None:
+            raise UserError(f"member {k}: learning-rate schedulers are not supported for "
+                            "members yet; set model/scheduler=null or train it alone")
+
+
+def build_systems(model_cfg: DictConfig, seeds: Sequence[int]) -> tuple[list[System], list[Tensor]]:
+    """One `System` per seed, each built from `model_cfg` right after
+    `L.seed_everything(seed)`, as `fivestep.train` builds a standalone run's model; and
+    the CPU generator's state right after each (its dropout stream)."""
+    from fivestep.config.instantiate import build
+
+    systems, states = [], []
+    for seed in seeds:
+        L.seed_everything(seed, workers=True, verbose=False)
+        systems.append(build(model_cfg))
+        states.append(torch.get_rng_state())
+    return systems, states
+
+
+class SeedEnsemble(Members):
+    """`model.members=K`: K seeds of one model config, predicting with their mean.
+
+    The config a checkpoint stores is this class's node (`system` is the member's model
+    config), so `eval.py`, `predict.py` and `export.py` rebuild the ensemble with
+    `hydra.utils.instantiate` as they rebuild any model, then load its weights.
+
+    Args:
+        system: the model config of one member (a `System` node), sized from the data.
+        members: K, the number of seeds.
+        seed: member k is built from seed `seed + k` (member 0 is the run's own model).
+    """
+
+    def __init__(self, system: DictConfig, members: int, seed: int = 0) -> None:
+        if members < 1:
+            raise UserError(f"model.members={members} must be 1 or more")
+        seeds = [seed + k for k in range(members)]
+        state = torch.random.get_rng_state()
+        systems, states = build_systems(system, seeds)
+        torch.random.set_rng_state(state)
+        super().__init__(systems, seeds, states)
+
+
+def take_members(cfg: DictConfig) -> int | None:
+    """Remove `model.members` from `cfg` (it is no argument of `System`) and return it:
+    K for a seed ensemble of K members, None for one model."""
+    members = cfg.model.get("members")
+    if "members" in cfg.model:
+        with open_dict(cfg.model):
+            del cfg.model["members"]
+    if members is not None and (isinstance(members, bool) or not isinstance(members, int)
+                                or members < 1):
+        raise UserError(f"model.members={members!r} must be a whole number of seeds, 1 or more")
+    return members
+
+
+def seed_ensemble_config(
+    model_cfg: DictConfig, members: int | None, seed: int | None
+) -> DictConfig:
+    """The `SeedEnsemble` node that builds `members` seeds of `model_cfg` (a `System`
+    node, sized from the data); `model_cfg` itself when `members` is None."""
+    if members is None:
+        return model_cfg
+    return OmegaConf.create({"_target_": f"{__name__}.SeedEnsemble", "_recursive_": False,
+                             "system": model_cfg, "members": members, "seed": seed or 0})

@@ -1,0 +1,173 @@
+"""`Members`: each member of one run trains exactly as its standalone run."""
+
+import lightning as L
+import pytest
+import torch
+
+from fivestep.config.instantiate import build
+from fivestep.config.sizes import sized_from_data
+from fivestep.errors import UserError
+from fivestep.models.members import Members, stack_groups
+
+# 120 rows, 72 of them for training in shuffled batches of 16: 5 steps an epoch
+COMMON = ["experiment=two_layer", "data.n_samples=120", "data.batch_size=16", "callbacks=none",
+          "logger=[]"]
+EPOCHS = 3
+
+
+class Record(L.Callback):
+    """Per-epoch `train/loss` and `val/loss` as the trainer saw them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {"train/loss": [], "val/loss": []}
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.values["val/loss"].append(trainer.callback_metrics["val/loss"].item())
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.values["train/loss"].append(trainer.callback_metrics["train/loss"].item())
+
+
+def _trainer(*callbacks: L.Callback) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", max_epochs=EPOCHS, callbacks=list(callbacks),
+                     logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, num_sanity_val_steps=0)
+
+
+_COMPOSED: dict[tuple[str, ...], object] = {}
+
+
+def _system(make_cfg, overrides: list[str], seed: int):
+    """A member's model and data, built as `fivestep.train` builds a standalone run's."""
+    key = tuple(overrides)
+    if key not in _COMPOSED:  # composing costs more than a fit; each config once
+        _COMPOSED[key] = make_cfg(*COMMON, *overrides)
+    cfg = _COMPOSED[key].copy()
+    L.seed_everything(seed, workers=True, verbose=False)
+    datamodule = build(cfg.data)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
+    return build(cfg.model), datamodule, torch.get_rng_state()
+
+
+def _standalone(make_cfg, overrides: list[str], seed: int):
+    model, datamodule, _ = _system(make_cfg, overrides, seed)
+    record = Record()
+    _trainer(record).fit(model, datamodule=datamodule)
+    return record.values, model.net.state_dict()
+
+
+def _together(make_cfg, members: list[tuple[list[str], int]]):
+    built = [_system(make_cfg, overrides, seed) for overrides, seed in members]
+    model = Members([m for m, _, _ in built], [seed for _, seed in members],
+                    [state for _, _, state in built])
+    _trainer().fit(model, datamodule=built[0][1])
+    return model
+
+
+def _assert_members_equal_standalone(make_cfg, members, atol: float = 1e-5) -> Members:
+    model = _together(make_cfg, members)
+    for k, (overrides, seed) in enumerate(members):
+        values, weights = _standalone(make_cfg, overrides, seed)
+        for key in ("train/loss", "val/loss"):
+            assert len(model.history[k][key]) == EPOCHS
+            assert model.history[k][key] == pytest.approx(values[key], abs=atol, rel=0), (k, key)
+        for name, value in weights.items():
+            torch.testing.assert_close(model.members[k].net.state_dict()[name], value,
+                                       rtol=0, atol=atol)
+    return model
+
+
+OPTIMIZERS = {
+    "sgd": [[], ["model.optimizer.lr=0.05"], ["model.optimizer.lr=0.2",
+                                               "model.optimizer.weight_decay=0.01"]],
+    "momentum": [["model.optimizer.momentum=0.9", "model.optimizer.lr=0.05"],
+                 ["model.optimizer.momentum=0.5", "+model.optimizer.nesterov=true"],
+                 ["model.optimizer.momentum=0.8", "+model.optimizer.dampening=0.1"]],
+    "adam": [["model/optimizer=adam", "model.optimizer.lr=0.01"],
+             ["model/optimizer=adam", "model.optimizer.lr=0.003",
+              "+model.optimizer.betas=[0.8,0.9]"],
+             ["model/optimizer=adam", "model.optimizer.weight_decay=0.1"]],
+    "adamw": [["model/optimizer=adam", "model.optimizer._target_=torch.optim.AdamW",
+               "model.optimizer.lr=0.01", "model.optimizer.weight_decay=0.05"],
+              ["model/optimizer=adam", "model.optimizer._target_=torch.optim.AdamW",
+               "model.optimizer.lr=0.02", "model.optimizer.weight_decay=0.5"]],
+    "rmsprop": [["model/optimizer=rmsprop", "model.optimizer.lr=0.005"],
+                ["model/optimizer=rmsprop", "model.optimizer.momentum=0.5",
+                 "model.optimizer.alpha=0.9"]],
+}
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_each_member_is_its_standalone_run(make_cfg, optimizer):
+    # per-member settings and seeds, shuffled minibatches, stacked as one vmap
+    members = [(o, 10 + k) for k, o in enumerate(OPTIMIZERS[optimizer])]
+    model = _assert_members_equal_standalone(make_cfg, members)
+    assert model.groups == [list(range(len(members)))]  # one stacked computation
+
+
+def test_one_member_is_the_standalone_run_exactly(make_cfg):
+    model = _assert_members_equal_standalone(make_cfg, [(["model.optimizer.momentum=0.9"], 3)],
+                                             atol=0.0)
+    assert model.groups == [[0]]
+
+
+def test_nets_of_other_shapes_run_beside_the_stacked_ones(make_cfg):
+    members = [([], 0), (["model.net.hidden1=16"], 1), (["model.optimizer.lr=0.3"], 2)]
+    model = _assert_members_equal_standalone(make_cfg, members)
+    assert model.groups == [[0, 2], [1]]
+
+
+def test_members_with_dropout_draw_their_standalone_masks(make_cfg):
+    mlp = ["model/net=mlp", "model.net.hidden=[16,8]"]
+    members = [([*mlp, "model.net.dropout=0.3"], 0), ([*mlp, "model.net.dropout=0.5"], 1),
+               ([*mlp, "model.net.dropout=0.0"], 2), ([*mlp, "model.net.dropout=0.0"], 3)]
+    model = _assert_members_equal_standalone(make_cfg, members)
+    assert model.groups == [[0], [1], [2, 3]]  # with dropout alone, without it stacked
+
+
+def test_a_failing_member_stops_alone(make_cfg):
+    # member 1's learning rate sends its weights to infinity in its first steps
+    members = [([], 0), (["model.optimizer.lr=1e30"], 1), (["model.optimizer.lr=0.05"], 2)]
+    built = [_system(make_cfg, overrides, seed) for overrides, seed in members]
+    model = Members([m for m, _, _ in built])
+    frozen: list[dict[str, torch.Tensor]] = []
+
+    class Snapshot(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            member = pl_module.members[1]
+            frozen.append({n: p.detach().clone() for n, p in member.named_parameters()})
+
+    trainer = _trainer(Snapshot())
+    trainer.fit(model, datamodule=built[0][1])
+    assert model.failed.tolist() == [False, True, False]
+    assert trainer.current_epoch == EPOCHS  # the others went on to the end
+    for name, value in frozen[0].items():  # never updated after it failed
+        torch.testing.assert_close(frozen[-1][name], value, rtol=0, atol=0, equal_nan=True)
+    for k in (0, 2):
+        values, weights = _standalone(make_cfg, *members[k])
+        assert model.history[k]["val/loss"] == pytest.approx(values["val/loss"], abs=1e-5)
+        for name, value in weights.items():
+            torch.testing.assert_close(model.members[k].net.state_dict()[name], value,
+                                       rtol=0, atol=1e-5)
+
+
+def test_what_cannot_train_together_is_refused(make_cfg):
+    sgd, _, _ = _system(make_cfg, [], 0)
+    for overrides, words in [
+        (["model/optimizer=lbfgs"], "lbfgs"),
+        (["model.step_batch_size=8"], "step_batch_size"),
+        (["model/scheduler=step"], "schedulers"),
+    ]:
+        other, _, _ = _system(make_cfg, overrides, 1)
+        with pytest.raises(UserError, match=words):
+            Members([sgd, other])
+    adam, _, _ = _system(make_cfg, ["model/optimizer=adam"], 1)
+    with pytest.raises(UserError, match="different optimizers"):
+        Members([sgd, adam]).configure_optimizers()
+
+
+def test_stack_groups_by_shape():
+    nets = [torch.nn.Linear(3, 2), torch.nn.Linear(3, 4), torch.nn.Linear(3, 2),
+            torch.nn.Sequential(torch.nn.Linear(3, 2))]
+    assert stack_groups(nets) == [[0, 2], [1], [3]]
