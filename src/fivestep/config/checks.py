@@ -342,10 +342,13 @@ def _check_node(path: str, node: DictConfig) -> None:
         if key.startswith("_"):
             continue
         if key not in names and not open_ended:
+            from fivestep.config.provenance import where_set
+
             known = ", ".join(sorted(names)) or "none"
+            source = where_set(f"{path}.{key}")  # an experiment's key under another net
+            fix = source or f"; remove {path}.{key} or correct its name"
             raise UserError(
-                f"{path}.{key} is not an argument of {target} (its arguments: {known}); "
-                f"remove {path}.{key} or correct its name"
+                f"{path}.{key} is not an argument of {target} (its arguments: {known}){fix}"
             )
         if key not in hints:
             continue
