@@ -120,13 +120,17 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def where_set(key: str) -> str:
-    """The words for an error about `key`: which file set it and how to drop it; "" when
+def where_set(key: str, siblings: list[str] = ()) -> str:
+    """The words for an error about `key`: which file set it and how to drop it (with
+    any of `siblings`, the node's other refused keys, that the same file set); "" when
     only the user's own command line set it or nothing is known."""
     files = [s for s in sources_of(key) if s.where != "the command line"]
     if not files:
         return ""
     source = files[-1]
+    keys = [key] + [k for k in siblings if k != key and source in sources_of(k)]
     assumes = f", which assumes {source.assumes}" if source.assumes else ""
-    return (f"; {key} was set by {source.where} ({source.choice}{assumes}): add "
-            f"~{key} to the command line to drop it")
+    drop = " ".join(f"'~{k}'" for k in keys)
+    return (f"; {' and '.join(keys)} {'were' if len(keys) > 1 else 'was'} set by "
+            f"{source.where} ({source.choice}{assumes}): add {drop} to the command line "
+            f"to drop {'them' if len(keys) > 1 else 'it'}")
