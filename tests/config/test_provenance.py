@@ -30,7 +30,8 @@ def test_a_key_the_user_typed_is_still_called_a_typo(make_cfg):
 
 def test_the_experiment_header_command_runs(make_cfg):
     # configs/experiment/breast_cancer.yaml's header (and docs/extending.md):
-    # python train.py experiment=breast_cancer model/net=two_layer '~model.net.hidden' '~model.net.dropout'
+    # python train.py experiment=breast_cancer model/net=two_layer \
+    #     '~model.net.hidden' '~model.net.dropout'
     cfg = make_cfg("experiment=breast_cancer", "model/net=two_layer", "~model.net.hidden",
                    "~model.net.dropout", "trainer.max_epochs=1", "logger=[]", "callbacks=none")
     metrics = train(cfg)
