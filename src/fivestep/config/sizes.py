@@ -49,6 +49,12 @@ def sized_from_data(model_cfg: DictConfig, data: DataShape) -> DictConfig:
         shape = data.input_shape or (data.n_features,)
         if len(shape) > 1:  # channels first: (channels, height, width), ...
             wanted.append((net, "in_channels", shape[0], "the channels of the data's x"))
+        elif "in_channels" in net.keys():
+            raise UserError(
+                f"model.net ({net.get('_target_')}) takes images x: (rows, channels, height, "
+                f"width), but this data's x is a table ({', '.join(map(str, ('rows', *shape)))}); "
+                "pick a net for tables (model/net=mlp) or data with images (data=digits)"
+            )
     if model_cfg.get("loss") == "auto":
         with open_dict(model_cfg):
             model_cfg.loss = DEFAULTS.get(data.task, "auto")
