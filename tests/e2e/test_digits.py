@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 from fivestep.checkpointing.reading import restore
 from fivestep.errors import UserError
@@ -53,9 +54,11 @@ def test_predict_takes_a_npy_array_of_images(digits_run, make_cfg, tmp_path):
     out, _ = digits_run
     ckpt = out / "checkpoints" / "last.ckpt"
     restored = restore(ckpt, make_cfg(config_name="predict"), "test")
+    # docs/extending.md's x.npy, 50 rows here
+    np.save(tmp_path / "x.npy", (load_digits().images[:50, None] / 16).astype("float32"))
+    x = torch.from_numpy(np.load(tmp_path / "x.npy"))
     restored.datamodule.setup("test")
-    x = restored.datamodule.splits["test"][0][:50]
-    np.save(tmp_path / "x.npy", x.numpy())
+    torch.testing.assert_close(x, restored.datamodule.splits["all"][0][:50])  # as trained on
     cfg = make_cfg(f"ckpt_path={ckpt}", f"input={tmp_path / 'x.npy'}",
                    f"output={tmp_path / 'p.csv'}", "chunk_size=16", config_name="predict")
     table = pd.read_csv(predict(cfg))

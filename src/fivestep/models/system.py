@@ -205,10 +205,11 @@ class System(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        for name, best in self.val_best.items():
-            if not self.trainer.sanity_checking:  # a sanity check must not count as the best
-                best.update(values[f"val/{name}"])
         self.log_dict(values, prog_bar=True)
+        if self.trainer.sanity_checking:  # a sanity check must not count as the best
+            return
+        for name, best in self.val_best.items():
+            best.update(values[f"val/{name}"])
         self.log_dict({f"val/{name}_best": best.compute() for name, best in self.val_best.items()})
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
