@@ -10,7 +10,7 @@ Lightning or Hydra: ONNX in onnxruntime (any language); `format=pt2`, a
 AOTInductor and ExecuTorch); TorchScript with `torch.jit.load` (deprecated by PyTorch:
 kept for old consumers, `format=pt2` replaces it).
 
-Input: `x: (rows, n_features)` float32, the columns named in the sidecar
+Input of a table: `x: (rows, n_features)` float32, the columns named in the sidecar
 `<file>.json` under `input.columns`, in that order:
 
 - each numeric feature as its raw value (NaN allowed: imputed with the training
@@ -20,8 +20,10 @@ Input: `x: (rows, n_features)` float32, the columns named in the sidecar
 
 Output: binary -> `(rows,)` probability of `label_names[1]`; multi-class ->
 `(rows, K)` probabilities in `label_names` order; regression -> `(rows,)` values in
-the target's units. A data set without fitted preprocessing (the synthetic one)
-takes its features as they are.
+the target's units. A data set without fitted preprocessing (the synthetic one, the
+digits) takes its `x` as the net does, of any shape: `x: (rows, *input_shape)`
+(`(rows, 1, 8, 8)` for `data=digits`), as the sidecar's `input.shape` says; the graph
+then holds no preprocessing.
 
 After writing, the exported file is run on the test rows and compared with the
 checkpoint's own predictions; the largest difference is logged and stored in the
@@ -53,10 +55,11 @@ class Standalone(nn.Module):
     """Preprocessing + net + output activation, as one module that exports cleanly.
 
     Args:
-        net: the trained net, `(rows, n_features)` -> logits or values.
+        net: the trained net, `(rows, *input_shape)` -> logits or values.
         task: "binary", "multiclass" or "regression".
         median, shift, scale: `(n_numeric,)` imputation values and standardization
-            of the first `n_numeric` input columns (`(x - shift) / scale`).
+            of the first `n_numeric` input columns of a table (`(x - shift) / scale`);
+            empty (the default) = `x` goes into the net as it is, of any shape.
         target_shift, target_scale: regression outputs are `value * scale + shift`.
     """
 
@@ -64,14 +67,16 @@ class Standalone(nn.Module):
         self,
         net: nn.Module,
         task: str,
-        median: Tensor,
-        shift: Tensor,
-        scale: Tensor,
+        median: Tensor | None = None,
+        shift: Tensor | None = None,
+        scale: Tensor | None = None,
         target_shift: float = 0.0,
         target_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.net, self.task = net, task
+        none = torch.zeros(0)
+        median, shift, scale = (none if t is None else t for t in (median, shift, scale))
         self.n_numeric = len(median)
         self.register_buffer("median", median.float().reshape(-1))
         self.register_buffer("shift", shift.float().reshape(-1))
@@ -79,11 +84,13 @@ class Standalone(nn.Module):
         self.target_shift, self.target_scale = float(target_shift), float(target_scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        """`x: (rows, n_features)` raw numbers -> probabilities `(rows,)`/`(rows, K)` or values."""
-        numeric, onehot = x[:, : self.n_numeric], x[:, self.n_numeric :]
-        numeric = torch.where(torch.isnan(numeric), self.median, numeric)
-        z = self.net(torch.cat([(numeric - self.shift) / self.scale, onehot], dim=1))
-        y = predictions(z, self.task)
+        """`x: (rows, n_features)` raw numbers (or `(rows, *input_shape)` without
+        preprocessing) -> probabilities `(rows,)`/`(rows, K)` or values."""
+        if self.n_numeric:  # a table's imputation and scaling, in the graph
+            numeric, onehot = x[:, : self.n_numeric], x[:, self.n_numeric :]
+            numeric = torch.where(torch.isnan(numeric), self.median, numeric)
+            x = torch.cat([(numeric - self.shift) / self.scale, onehot], dim=1)
+        y = predictions(self.net(x), self.task)
         return y if self.task != "regression" else y * self.target_scale + self.target_shift
 
 
@@ -98,11 +105,12 @@ def standalone(restored: Restored) -> tuple[Standalone, dict[str, Any]]:
     """The module to export and a description of its input and output."""
     task = _task(restored)
     dm = restored.datamodule
-    graph = dm.in_graph()  # identity where the features are used as they are (synthetic)
-    n_numeric = len(graph.median)
-    columns = dm.feature_names
+    graph = dm.in_graph()  # None where x goes into the net as it is (synthetic, digits)
+    n_numeric = len(graph.median) if graph is not None else 0
+    shape = list(dm.input_shape)
+    columns = dm.feature_names if len(shape) == 1 else None  # names only for a table's columns
     label_names = dm.label_names
-    module = Standalone(restored.model.net, task, *graph).eval()
+    module = Standalone(restored.model.net, task, *(graph or ())).eval()
     output = {
         "binary": f"(rows,) probability of class {label_names[1] if label_names else 1}",
         "multiclass": "(rows, K) class probabilities, in label_names order",
@@ -113,11 +121,12 @@ def standalone(restored: Restored) -> tuple[Standalone, dict[str, Any]]:
         "input": {
             "name": "x",
             "dtype": "float32",
-            "shape": ["rows", len(columns)],
+            "shape": ["rows", *shape],
             "columns": columns,
             "numeric_columns": n_numeric,
             "encoding": "numeric columns raw (NaN allowed), then one 0/1 column per "
-            "category level ('column=level')",
+            "category level ('column=level')" if graph is not None else
+            "x as the net takes it, no preprocessing",
         },
         "output": {"name": "y", "meaning": output},
         "label_names": label_names,
@@ -132,7 +141,8 @@ def raw_input(datamodule: Any, rows: pd.DataFrame) -> Tensor:
     raw values (NaN included): the exported graph imputes and standardizes them.
     """
     x = datamodule.transform(rows)
-    numeric = datamodule.feature_names[: len(datamodule.in_graph().median)]
+    graph = datamodule.in_graph()
+    numeric = datamodule.feature_names[: len(graph.median) if graph is not None else 0]
     values = rows[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
     x[:, : len(numeric)] = torch.from_numpy(values)
     return x
@@ -152,7 +162,8 @@ def held_out_rows(
     x_net = x_net[:rows]
     x_raw = x_net.clone()
     n = module.n_numeric
-    x_raw[:, :n] = x_net[:, :n] * module.scale + module.shift
+    if n:
+        x_raw[:, :n] = x_net[:, :n] * module.scale + module.shift
     return x_raw, x_net
 
 
@@ -225,8 +236,17 @@ def export(cfg: DictConfig) -> Path:
     except UserError as err:  # the training data is gone: export anyway, unchecked
         log.warning("Cannot read the run's data to check the export (%s); not checked", err)
         x_raw = x_net = None
-    example = x_raw if x_raw is not None else torch.zeros(2, len(spec["input"]["columns"]))
-    write(module, example, out, fmt)
+    example = x_raw if x_raw is not None else torch.zeros(2, *spec["input"]["shape"][1:])
+    try:
+        write(module, example, out, fmt)
+    except Exception as err:  # a net torch.export / ONNX cannot trace: one line, not pages
+        out.unlink(missing_ok=True)
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        raise UserError(
+            f"format={fmt}: the net {type(restored.model.net).__name__} could not be exported "
+            f"for input x: {tuple(example.shape)} ({type(err).__name__}: {first}); try "
+            f"another format ({', '.join(f for f in FORMATS if f != fmt)})"
+        ) from None
     check = None
     if x_raw is not None and x_net is not None:
         expected = checkpoint_predictions(restored, x_net).numpy()

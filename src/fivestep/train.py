@@ -22,7 +22,9 @@ from fivestep.checkpointing.run_state import RunState
 from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build, instantiate_all
 from fivestep.config.sizes import sized_from_data
+from fivestep.models.dry_forward import check_output
 from fivestep.models.members import seed_ensemble_config, take_members
+from fivestep.models.metrics import check_objective
 from fivestep.monitoring.baselines import fit_baselines, verdict
 from fivestep.monitoring.finite_guard import FiniteGuard
 from fivestep.monitoring.hparams import flat_hparams, log_hparams
@@ -48,6 +50,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     cfg.model = seed_ensemble_config(cfg.model, members, cfg.get("seed"))  # K seeds as one model
     log.info("Instantiating model <%s>", cfg.model._target_)
     model: L.LightningModule = build(cfg.model)
+    check_objective(cfg.get("optimized_metric"), getattr(model, "logged_names", None))
+    check_output(model, datamodule)  # a net whose output does not fit the data stops here
     if resume:
         resume.check_fits(model)
 

@@ -121,3 +121,18 @@ def test_find_last_picks_the_newest_of_the_same_experiment(two_layer_run, tmp_pa
     assert find_last(tmp_path / "logs", "train", "two_layer") == old
     with pytest.raises(UserError, match=r"ckpt_path=last: no last\.ckpt of experiment=nope"):
         find_last(tmp_path / "logs", "train", "nope")
+
+
+def test_a_checkpoint_with_the_old_single_best_still_evaluates(two_layer_run):
+    """Before `model/metrics`, a checkpoint held one `val_best.max_val`; its weights
+    still evaluate and predict (`weights_only`), while resuming needs today's states."""
+    path = two_layer_run / "checkpoints" / "last.ckpt"
+    checkpoint = load_checkpoint(path)
+    state = checkpoint["state_dict"]
+    for key in [k for k in state if k.startswith("val_best.")]:
+        del state[key]
+    state["val_best.max_val"] = torch.tensor(0.9)
+    model = instantiate(config_of(checkpoint, path).model)
+    check_fits(model, checkpoint, path, weights_only=True)
+    with pytest.raises(UserError, match="unexpected val_best.max_val"):
+        check_fits(model, checkpoint, path)

@@ -37,12 +37,15 @@ def test_experiment_composes_and_instantiates(make_cfg, experiment):
 NEEDS = {
     ("data", "tabular"): "give exactly one source",
     ("model/optimizer", "sparse_adam"): "SparseAdam updates only parameters with sparse",
+    ("model/net", "cnn"): r"takes images x: \(rows, channels, height, width\), but this "
+                          r"data's x is a table \(rows, 5\); pick a net for tables",
 }
 
 
 @pytest.mark.parametrize(
     "group",
-    ["data", "model/net", "model/optimizer", "model/scheduler", "callbacks", "logger", "debug"],
+    ["data", "model/net", "model/optimizer", "model/scheduler", "model/metrics", "callbacks",
+     "logger", "debug"],
 )
 def test_every_option_of_a_group_composes(make_cfg, group):
     options = _options(group)

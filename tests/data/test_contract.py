@@ -1,4 +1,7 @@
-"""Every DataModule of `configs/data/` keeps the contract of `fivestep.data.base`."""
+"""Every DataModule of `configs/data/` keeps the contract of `fivestep.data.base`:
+tables (`x: (rows, n_features)`) and data of other shapes (`data=digits`' images)."""
+
+import math
 
 import pandas as pd
 import pytest
@@ -28,19 +31,28 @@ def test_datamodule_keeps_the_contract(option, make_cfg, tmp_path):
     assert set(splits) == set(SPLITS)
 
     x_all, y_all = splits["all"]
-    assert x_all.dtype == torch.float32 and x_all.shape[1] == shape.n_features
+    assert x_all.dtype == torch.float32 and x_all.shape[1:] == shape.input_shape
+    assert shape.input_shape == tuple(dm.input_shape)
+    assert math.prod(shape.input_shape) == shape.n_features
     assert y_all.dtype == (torch.int64 if shape.task == "multiclass" else torch.float32)
     assert sum(len(splits[s][0]) for s in ("train", "val", "test")) == len(x_all)
-    assert len(dm.feature_names) == shape.n_features
+    for name in ("train", "val", "test"):
+        x, y = splits[name]
+        assert x.shape[1:] == shape.input_shape and len(y) == len(x)
     if shape.task == "regression":
         assert shape.num_classes is None and dm.label_names is None
     else:
         assert len(dm.label_names) == shape.num_classes
         assert set(y_all.long().tolist()) <= set(range(shape.num_classes))
 
-    graph = dm.in_graph()
-    assert isinstance(graph, InGraph)
-    assert len(graph.median) == len(graph.shift) == len(graph.scale) <= shape.n_features
+    graph = dm.in_graph()  # column-wise preprocessing of a table, or None
+    if len(shape.input_shape) == 1:
+        assert len(dm.feature_names) == shape.n_features
+    if graph is not None:
+        assert isinstance(graph, InGraph) and len(shape.input_shape) == 1
+        assert len(graph.median) == len(graph.shift) == len(graph.scale) <= shape.n_features
+    if dm.raw_rows:  # raw rows are table rows
+        assert len(shape.input_shape) == 1
     y = torch.arange(3, dtype=torch.float32)
     assert dm.inverse_target(y).shape == y.shape
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from fivestep.data.split import split_indices
 from fivestep.data.synthetic import SyntheticDataModule
@@ -85,3 +86,33 @@ def test_both_datamodules_take_folds():
     assert vals == 569 - 114  # every non-test row validated once
     with pytest.raises(UserError, match="data.fold"):
         TabularDataModule(dataset="breast_cancer", folds=4, fold=4).setup("fit")
+
+
+def test_the_base_class_refuses_folds_a_datamodule_does_not_apply():
+    """`data.folds` reaches every DataModule: one whose `load()` does not deal folds
+    is refused, never trained on its plain split as if it were fold `k`."""
+    from fivestep.data.digits import DigitsDataModule
+
+    class NoFolds(DigitsDataModule):
+        applies_folds = False
+
+    with pytest.raises(UserError, match=r"data.folds=5: NoFolds does not deal its rows into "
+                                        r"folds; set data.folds=null"):
+        NoFolds(folds=5, fold=1).shape()
+    with pytest.raises(UserError, match="data.fold=2 has no effect without data.folds"):
+        NoFolds(fold=2).shape()
+    with pytest.raises(UserError, match="data.fold=5 must be one of 0..4 with data.folds=5"):
+        DigitsDataModule(folds=5, fold=5).shape()
+
+    # digits deals them: fold k validates on the k-th fifth of the non-test rows
+    vals, tests = [], []
+    for k in range(5):
+        dm = DigitsDataModule(folds=5, fold=k)
+        dm.shape()
+        vals.append({tuple(r.flatten().tolist()) for r in dm.splits["val"][0]})
+        tests.append(dm.splits["test"][0])
+        assert len(dm.splits["val"][0]) + len(dm.splits["train"][0]) == 1797 - 360
+        assert len(dm.splits["val"][0]) in (287, 288)  # a fifth of the non-test rows
+    assert all(torch.equal(t, tests[0]) for t in tests)  # the same test rows for every fold
+    # disjoint folds, compared by content: the set holds a few identical images
+    assert all(len(vals[i] & vals[j]) < 5 for i in range(5) for j in range(i + 1, 5))

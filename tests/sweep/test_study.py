@@ -100,3 +100,28 @@ def test_trial_by_number_of_a_missing_trial_names_it(config, sweep_dir):
     study.ask()
     with pytest.raises(KeyError, match=r"study 'unit' has no trial number 7"):
         trial_by_number(study, 7)
+
+
+def test_a_study_keeps_its_objective_and_direction(config, sweep_dir):
+    """Re-running a sweep command with another optimized_metric (or direction) must not
+    add its values to the stored study's: it is refused with the way out."""
+    from fivestep.errors import UserError
+    from fivestep.sweep.study import check_study_direction, check_study_objective
+
+    url = storage_url(None, sweep_dir)
+    study = open_study(config(), sweep_dir)
+    check_study_objective(study, "val/acc_best", url)  # new: records it
+    study.tell(study.ask(), 0.5)
+    again = open_study(config(), sweep_dir)
+    check_study_objective(again, "val/acc_best", url)  # the same: continues
+    check_study_direction(again, "maximize", url)
+    with pytest.raises(UserError) as err:
+        check_study_objective(again, "val/mcc_best", url)
+    assert str(err.value) == (
+        f"study {study.study_name!r} in {url} optimizes val/acc_best (1 trials), but this "
+        "sweep optimizes val/mcc_best; name a new study with hydra.sweeper.study_name=<name>, "
+        "or set optimized_metric=val/acc_best to continue it"
+    )
+    with pytest.raises(UserError, match="was created to maximize its metric, but "
+                                        "hydra.sweeper.direction=minimize"):
+        check_study_direction(open_study(config(direction="minimize"), sweep_dir), "minimize", url)

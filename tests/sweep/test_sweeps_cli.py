@@ -191,3 +191,52 @@ def test_two_sweep_processes_share_one_study(tmp_path):
     sweep = tmp_path / "train" / "sweeps" / "two_layer"
     folders = {t.user_attrs["run_dir"] for t in trials}
     assert folders == {str(sweep / str(t.number)) for t in trials}  # one folder per trial
+
+
+def mcc_sweep(log_dir: Path, *overrides: str) -> list[str]:
+    """docs/extending.md's sweep on a metric the user added (model/metrics=mcc):
+    python train.py -m hparams_search=breast_cancer_optuna model/metrics=mcc \
+        optimized_metric=val/mcc_best hydra.sweeper.study_name=breast_cancer_mcc
+    here with 2 short trials over the learning rate alone."""
+    return [
+        "train.py", "-m", "hparams_search=breast_cancer_optuna", "model/metrics=mcc",
+        "hydra.sweeper.study_name=breast_cancer_mcc", "hydra.sweeper.params=null",
+        "model.optimizer.lr=interval(0.001, 0.1)", "hydra.sweeper.n_trials=2",
+        "trainer.max_epochs=3", f"paths.log_dir={log_dir}", *QUIET, *overrides,
+    ]
+
+
+def test_a_sweep_on_an_added_metric_and_what_it_refuses(tmp_path):
+    sweep = tmp_path / "train" / "sweeps" / "breast_cancer_mcc"
+    # a typo: refused before any trial, listing the run's metrics
+    proc = run_cli(*mcc_sweep(tmp_path, "optimized_metric=val/mcc_bset"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: optimized_metric=val/mcc_bset is not a metric of this sweep's runs; its "
+        "metrics: ")
+    assert "val/mcc_best" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (sweep / "optuna.db").exists() and not (sweep / "0").exists()
+
+    proc = run_cli(*mcc_sweep(tmp_path, "optimized_metric=val/mcc_best"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="breast_cancer_mcc",
+                              storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert states(study) == ["COMPLETE", "COMPLETE"]
+    for trial in study.trials:  # each value is the trial's own val/mcc_best
+        run = json.loads((Path(trial.user_attrs["run_dir"]) / "metrics.json").read_text())
+        assert run["metrics"]["val/mcc_best"] == pytest.approx(trial.value)
+        assert {"val/mcc", "test/mcc", "val/acc_best"} <= set(run["metrics"])
+    best = OmegaConf.load(sweep / "best.yaml")
+    assert best.metric == "val/mcc_best"
+    assert best.best_value == max(t.value for t in study.trials)
+
+    # the same study with another objective: refused, the study untouched
+    proc = run_cli(*mcc_sweep(tmp_path, "optimized_metric=val/acc_best",
+                              "hydra.sweeper.n_trials=3"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: study 'breast_cancer_mcc' in sqlite:///")
+    assert ("optimizes val/mcc_best (2 trials), but this sweep optimizes val/acc_best"
+            in proc.stderr)
+    assert len(optuna.load_study(study_name="breast_cancer_mcc",
+                                 storage=f"sqlite:///{sweep / 'optuna.db'}").trials) == 2

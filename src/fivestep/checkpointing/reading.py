@@ -86,14 +86,18 @@ def check_fits(
 ) -> None:
     """Raise a `UserError` unless the checkpoint's weights have the model's names and shapes.
 
-    With `weights_only`, metric states the checkpoint lacks (e.g. the best-so-far
-    value, saved since fivestep 0.1) are not required: enough to evaluate or predict.
+    With `weights_only`, metric states are not required either way: the checkpoint may
+    lack some (e.g. the best-so-far value, saved since fivestep 0.1) or hold others (the
+    single `val_best` of checkpoints before metrics came from `model/metrics`); the
+    weights are enough to evaluate or predict.
     """
     have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     saved = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()}
     optional = _metric_state_keys(model) if weights_only else set()
+    roots = {k.split(".")[0] for k in optional}  # val_best, val_metrics, ...
     problems = [f"missing {k}" for k in have if k not in saved and k not in optional]
-    problems += [f"unexpected {k}" for k in saved if k not in have]
+    problems += [f"unexpected {k}" for k in saved
+                 if k not in have and k.split(".")[0] not in roots]
     problems += [
         f"{k} is {saved[k]} in the checkpoint but {have[k]} in the model"
         for k in have

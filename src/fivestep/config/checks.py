@@ -342,10 +342,15 @@ def _check_node(path: str, node: DictConfig) -> None:
         if key.startswith("_"):
             continue
         if key not in names and not open_ended:
+            from fivestep.config.provenance import where_set
+
             known = ", ".join(sorted(names)) or "none"
+            refused = [f"{path}.{k}" for k in map(str, node)
+                       if not k.startswith("_") and k not in names]
+            source = where_set(f"{path}.{key}", refused)  # an experiment's keys, another net
+            fix = source or f"; remove {path}.{key} or correct its name"
             raise UserError(
-                f"{path}.{key} is not an argument of {target} (its arguments: {known}); "
-                f"remove {path}.{key} or correct its name"
+                f"{path}.{key} is not an argument of {target} (its arguments: {known}){fix}"
             )
         if key not in hints:
             continue

@@ -14,6 +14,7 @@ Filled keys (each only where the model config has it):
 | `model.task`            | `datamodule.task` ("binary", "multiclass", "regression") |
 | `model.num_classes`     | `datamodule.num_classes` (None for regression) |
 | `model.net.in_features` | `datamodule.n_features` (after encoding)       |
+| `model.net.in_channels` | `datamodule.input_shape[0]` (images: `x: (rows, C, H, W)`) |
 | `model.net.out_features`| 1 for binary and regression, K for K classes   |
 | `model.net.numeric`     | `datamodule.n_numeric` (tables; None elsewhere) |
 | `model.loss` (if `auto`)| the task's usual loss: bce, cross_entropy, mse |
@@ -47,6 +48,15 @@ def sized_from_data(model_cfg: DictConfig, data: DataShape) -> DictConfig:
              "1 for a binary or regression target, K for K classes"),
             (net, "numeric", data.n_numeric, "the number of numeric columns, which come first"),
         ]
+        shape = data.input_shape or (data.n_features,)
+        if len(shape) > 1:  # channels first: (channels, height, width), ...
+            wanted.append((net, "in_channels", shape[0], "the channels of the data's x"))
+        elif "in_channels" in net.keys():
+            raise UserError(
+                f"model.net ({net.get('_target_')}) takes images x: (rows, channels, height, "
+                f"width), but this data's x is a table ({', '.join(map(str, ('rows', *shape)))}); "
+                "pick a net for tables (model/net=mlp) or data with images (data=digits)"
+            )
     if model_cfg.get("loss") == "auto":
         with open_dict(model_cfg):
             model_cfg.loss = DEFAULTS.get(data.task, "auto")

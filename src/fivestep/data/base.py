@@ -2,18 +2,36 @@
 
 What the rest of the project reads of a DataModule, and nothing more:
 
-| who                  | reads                                                            |
-|----------------------|------------------------------------------------------------------|
-| `train()`            | `shape()` -> `DataShape(task, num_classes, n_features, n_numeric)` |
-| Lightning            | `setup`, the `*_dataloader`s, `state_dict` / `load_state_dict`   |
-| figure callbacks     | `splits` (`"val"`, else `"all"`), `label_names`                  |
-| `predict.py`         | `raw_rows`, `input_columns`, `transform`, `inverse_target`, `label_names` |
-| `export.py`          | `feature_names`, `label_names`, `in_graph()`, `splits["test"]`   |
+| who              | reads                                                                |
+|------------------|----------------------------------------------------------------------|
+| `train()`        | `shape()` -> `DataShape(task, num_classes, n_features, input_shape,` |
+|                  | `n_numeric)`;                                                        |
+|                  | two rows of `splits["train"]` (a dry forward of the net)             |
+| Lightning        | `setup`, the `*_dataloader`s, `state_dict` / `load_state_dict`       |
+| figure callbacks | `splits` (`"val"`, else `"all"`), `label_names`                      |
+| `predict.py`     | `label_names`, `inverse_target`; tables: `raw_rows`, `input_columns`,|
+|                  | `transform`; other shapes: `input_shape` (a `.npy` array of `x`)     |
+| `export.py`      | `input_shape`, `label_names`, `in_graph()`, `splits["test"]`;        |
+|                  | tables: `feature_names`                                              |
+
+**Any shape.** `x` is `(rows, *input_shape)` float32: `(rows, n_features)` for a table,
+`(rows, 1, 8, 8)` for `data=digits`' images. What every DataModule gives: `load()`,
+`task`, `num_classes`, `input_shape` (default `(n_features,)`), `n_features` (the
+numbers in one row of `x`, `prod(input_shape)`), `label_names`, `inverse_target`,
+`state_dict`; and it honours `data.folds`/`data.fold` (set `applies_folds = True`
+where `load()` passes them to `fivestep.data.split.split_indices`; the base class
+refuses them for a DataModule that does not).
+
+**Tables only** (`x: (rows, n_features)`): `feature_names`, `n_numeric` (how many
+leading columns are numbers: the tables' net embeds those; None elsewhere), and for raw rows
+(`raw_rows = True`) `input_columns` and `transform`; `in_graph()`, the column-wise
+imputation and scaling an export repeats (None, the default: the data has none).
 
 A new dataset subclasses `InMemoryDataModule` and implements `load()` (read the data,
 fit any preprocessing on the training rows, return the splits) and the `task` /
-`num_classes` / `n_features` properties; everything else has a default here.
-`tests/data/test_contract.py` runs every DataModule of `configs/data/` through it.
+`num_classes` / `n_features` properties (and `input_shape` where `x` is not a table);
+everything else has a default here. `tests/data/test_contract.py` runs every
+DataModule of `configs/data/` through it; docs/extending.md walks through one.
 """
 
 import logging
@@ -22,7 +40,6 @@ from typing import Any, Literal, NamedTuple
 
 import lightning as L
 import pandas as pd
-import torch
 from torch import Tensor
 
 from fivestep.data.batches import TensorBatches, to_device
@@ -36,11 +53,14 @@ SPLITS = ("train", "val", "test", "all")
 
 
 class DataShape(NamedTuple):
-    """What the model's sizes need from the data (`fivestep.config.sizes`)."""
+    """What the model's sizes need from the data (`fivestep.config.sizes`):
+    `input_shape` is one row of `x` (`(n_features,)` for a table, `(1, 8, 8)` for
+    8x8 grey images); None is read as `(n_features,)`."""
 
     task: Task
     num_classes: int | None
     n_features: int
+    input_shape: tuple[int, ...] | None = None
     n_numeric: int | None = None  # leading numeric columns of `x` (tables); None = unknown
 
 
@@ -83,6 +103,7 @@ class InMemoryDataModule(L.LightningDataModule):
     """
 
     raw_rows = False  # True where `transform` turns raw table rows into `x`
+    applies_folds = False  # True where `load()` applies `folds`/`fold` (split_indices)
 
     def __init__(
         self, batch_size: int | Literal["auto"] | None = None, shuffle: bool = True, seed: int = 0,
@@ -100,7 +121,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def load(self) -> Splits:
         """Read the data (and fit any preprocessing on the training rows); return
-        `{"train", "val", "test", "all"}` -> `(x: (rows, features) float32, y: (rows,))`,
+        `{"train", "val", "test", "all"}` -> `(x: (rows, *input_shape) float32, y: (rows,))`,
         `y` float32 for binary and regression, int64 class indices for multi-class."""
         raise NotImplementedError
 
@@ -116,10 +137,15 @@ class InMemoryDataModule(L.LightningDataModule):
 
     @property
     def n_features(self) -> int:
-        """Width of `x` (after any encoding)."""
+        """Numbers in one row of `x`: a table's width (after any encoding)."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------- defaults
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one row of `x`: `(n_features,)` for a table."""
+        return (self.n_features,)
 
     @property
     def label_names(self) -> list[str] | None:
@@ -134,7 +160,8 @@ class InMemoryDataModule(L.LightningDataModule):
 
     @property
     def feature_names(self) -> list[str]:
-        """Names of the columns of `x`, in order."""
+        """Names of the columns of `x`, in order (tables; `x<i>` for the flat numbers of
+        any other shape)."""
         return [f"x{i}" for i in range(self.n_features)]
 
     @property
@@ -153,10 +180,10 @@ class InMemoryDataModule(L.LightningDataModule):
         """Regression outputs in training units -> the target's original units."""
         return y
 
-    def in_graph(self) -> InGraph:
-        """The preprocessing an exported model repeats (none by default: identity)."""
-        n = self.n_features
-        return InGraph(torch.zeros(n), torch.zeros(n), torch.ones(n))
+    def in_graph(self) -> InGraph | None:
+        """The column-wise preprocessing an exported model repeats on raw table rows;
+        None (the default) where `x` goes into the net as it is."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """Fitted preprocessing as plain data, saved in every checkpoint (none here)."""
@@ -170,7 +197,8 @@ class InMemoryDataModule(L.LightningDataModule):
     def shape(self) -> DataShape:
         """The data's task and sizes; reads the data if it has not been read yet."""
         self._ensure_loaded()
-        return DataShape(self.task, self.num_classes, self.n_features, self.n_numeric)
+        return DataShape(self.task, self.num_classes, self.n_features,
+                         tuple(self.input_shape), self.n_numeric)
 
     def setup(self, stage: str | None = None) -> None:
         self._ensure_loaded()
@@ -179,6 +207,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def _ensure_loaded(self) -> None:
         if not self.splits:
+            self._check_folds()
             splits = self.load()
             missing = [name for name in SPLITS if name not in splits]
             if missing:
@@ -187,6 +216,28 @@ class InMemoryDataModule(L.LightningDataModule):
             if self.batch_size == "auto":
                 self.batch_size = auto_batch_size(len(splits["train"][0]))
                 log.info("data.batch_size=auto: %d rows a step", self.batch_size)
+
+    def _check_folds(self) -> None:
+        """`data.folds`/`data.fold` are applied (`applies_folds`) or refused, never ignored."""
+        name = type(self).__name__
+        folds, fold = self.folds, self.fold
+        if folds is None:
+            if fold not in (0, None):
+                raise UserError(f"data.fold={fold} has no effect without data.folds; set "
+                                f"data.folds=k (k-fold cross-validation) or drop data.fold")
+            return
+        if not self.applies_folds:
+            raise UserError(
+                f"data.folds={folds}: {name} does not deal its rows into folds; set "
+                "data.folds=null, or make its load() pass folds/fold to "
+                "fivestep.data.split.split_indices and set applies_folds = True"
+            )
+        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+            raise UserError(f"data.folds={folds!r} must be an integer of at least 2 "
+                            "(or null: no cross-validation)")
+        if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < folds:
+            raise UserError(f"data.fold={fold!r} must be one of 0..{folds - 1} with "
+                            f"data.folds={folds}")
 
     def _batches(self, split: str, train: bool = False) -> TensorBatches:
         trainer = self.trainer

@@ -26,6 +26,8 @@ class SyntheticDataModule(InMemoryDataModule):
             cross-validation, see `InMemoryDataModule`.
     """
 
+    applies_folds = True  # load() passes folds/fold to split_indices
+
     def __init__(
         self,
         n_samples: PositiveInt = 100,

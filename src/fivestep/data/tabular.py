@@ -102,6 +102,7 @@ class TabularDataModule(InMemoryDataModule):
     """
 
     raw_rows = True
+    applies_folds = True  # load() passes folds/fold to split_indices
 
     def __init__(
         self,

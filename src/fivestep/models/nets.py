@@ -221,3 +221,41 @@ class TabularMLP(nn.Module):
         if self.embedding is not None:
             x = torch.cat([self.embedding(x[:, : self.numeric]), x[:, self.numeric :]], dim=1)
         return self.mlp(x)
+
+
+class SmallCNN(nn.Module):
+    """A small convolutional net for images `x: (batch, channels, height, width)`, of
+    any size: per entry of `channels`, a 3x3 convolution (padding 1), ReLU and a 2x2
+    max-pool (rounding up: an image never shrinks below one pixel); then the average over
+    what is left of the image and a linear output. For `data=digits`' 8x8 images.
+
+    Args:
+        in_channels: channels of the input images (1 for grey levels); from the data.
+        channels: output channels of each convolution block, e.g. `[16, 32]`.
+        out_features: 1 for a binary or regression target, K for K classes.
+        dropout: dropout probability before the output layer (0 = none).
+    """
+
+    def __init__(
+        self,
+        in_channels: PositiveInt = 1,
+        channels: list[PositiveInt] | tuple[PositiveInt, ...] = (16, 32),
+        out_features: PositiveInt = 1,
+        dropout: Fraction = 0.0,
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        width = in_channels
+        for size in channels:
+            blocks += [nn.Conv2d(width, size, kernel_size=3, padding=1), nn.ReLU(),
+                       nn.MaxPool2d(2, ceil_mode=True)]
+            width = size
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+            nn.Linear(width, out_features),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`x: (batch, in_channels, height, width)` -> `(batch, out_features)`."""
+        return self.head(self.features(x))

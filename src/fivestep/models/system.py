@@ -12,13 +12,11 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-from torchmetrics import MaxMetric, MetricCollection
-from torchmetrics.classification import AUROC, Accuracy, F1Score
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
 from fivestep.config.types import ClassCount, PositiveInt
 from fivestep.errors import UserError
 from fivestep.models.losses import build_loss
+from fivestep.models.metrics import MetricFactories, best_trackers, build_metrics, logged_names
 from fivestep.models.task import Task, predictions, squeeze_output
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -28,10 +26,10 @@ SchedulerFactory = Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
 class System(L.LightningModule):
     """Binary (one logit), multi-class (K logits) or regression (one value) training.
 
-    Logs per epoch, classification: `train/loss`; `val/loss`, `val/acc`, `val/auroc`,
-    `val/f1`, `val/acc_best`; `test/loss`, `test/acc`, `test/auroc`, `test/f1`.
-    Regression: `train/loss`; `val/loss`, `val/mse`, `val/mae`, `val/r2`,
-    `val/r2_best`; `test/loss`, `test/mse`, `test/mae`, `test/r2`.
+    Logs per epoch `train/loss`; `val/loss`, `val/<metric>` and, for a metric with a
+    direction, `val/<metric>_best`; `test/loss`, `test/<metric>` (`logged_names`).
+    The metrics come from `model/metrics` (`fivestep.models.metrics`); by default
+    acc, auroc, f1 for classification, mse, mae, r2 for regression.
 
     Args:
         net: maps `x: (batch, features)` to `(batch, 1)` (binary logit, regression
@@ -50,6 +48,8 @@ class System(L.LightningModule):
             the same rows in the same order, as `data.batch_size=1024`, but pays
             Lightning's per-step hooks and bookkeeping once per 8 steps. Uses manual
             optimization; null = one automatic step per batch.
+        metrics: `{"classification": {name: factory}, "regression": {...}}`, torchmetrics
+            classes (Hydra `_partial_: true`); None = `fivestep.models.metrics.DEFAULT`.
     """
 
     def __init__(
@@ -61,6 +61,7 @@ class System(L.LightningModule):
         task: Task | None = None,
         num_classes: ClassCount | None = None,
         step_batch_size: PositiveInt | None = None,
+        metrics: MetricFactories | None = None,
     ) -> None:
         super().__init__()
         if task is None:
@@ -81,23 +82,11 @@ class System(L.LightningModule):
         self.step_batch_size = step_batch_size
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        if task == "regression":
-            metrics = MetricCollection(
-                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
-            )
-            self.best_key = "r2"
-        else:
-            kind: dict[str, Any] = {"task": "binary"} if task == "binary" else {
-                "task": "multiclass", "num_classes": num_classes
-            }
-            metrics = MetricCollection(
-                {"acc": Accuracy(**kind), "auroc": AUROC(**kind), "f1": F1Score(**kind)}
-            )
-            self.best_key = "acc"
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
-        self.val_best = MaxMetric()
-        self.val_best.persistent(True)  # in checkpoints: a resumed run keeps its best so far
+        collection = build_metrics(metrics, task, self.num_classes)
+        self.val_metrics = collection.clone(prefix="val/")
+        self.test_metrics = collection.clone(prefix="test/")
+        self.val_best = best_trackers(collection)  # name -> MaxMetric/MinMetric, checkpointed
+        self.logged_names = logged_names(collection, self.val_best)
         self._logged_step: tuple[int, int] | None = None
         # train/loss: a running sum of loss x rows, added to every step and logged once
         # per epoch as the mean, because one `self.log` call costs more than a whole
@@ -225,10 +214,12 @@ class System(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        if not self.trainer.sanity_checking:  # a sanity check must not count as the best
-            self.val_best.update(values[f"val/{self.best_key}"])
         self.log_dict(values, prog_bar=True)
-        self.log(f"val/{self.best_key}_best", self.val_best.compute())
+        if self.trainer.sanity_checking:  # a sanity check must not count as the best
+            return
+        for name, best in self.val_best.items():
+            best.update(values[f"val/{name}"])
+        self.log_dict({f"val/{name}_best": best.compute() for name, best in self.val_best.items()})
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, preds, target = self._step(batch)

@@ -20,6 +20,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sqlalchemy.exc import SQLAlchemyError
 
+from fivestep.errors import UserError
+
 DB_NAME = "optuna.db"
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,42 @@ def open_study(sweeper: DictConfig, sweep_dir: str | Path, create: bool = True) 
                 raise
             time.sleep(0.5 + random.random())
     raise AssertionError("unreachable")
+
+
+OBJECTIVE = "optimized_metric"  # the study's user attribute naming what its values are
+
+
+def check_study_objective(study: optuna.Study, metric: str, url: str) -> None:
+    """Record `metric` as the objective of a new study; refuse to continue a stored
+    study that optimizes another metric (its trials' values would be mixed with ours).
+    A study stored before objectives were recorded takes `metric`, with a warning."""
+    stored = study.user_attrs.get(OBJECTIVE)
+    if stored == metric:
+        return
+    trials = len(study.get_trials(deepcopy=False))
+    if stored is None:
+        if trials:
+            log.warning("Study %r records no optimized_metric; its %d trials are taken to be "
+                        "values of %s", study.study_name, trials, metric)
+        study.set_user_attr(OBJECTIVE, metric)
+        return
+    raise UserError(
+        f"study {study.study_name!r} in {url.split('@')[-1]} optimizes {stored} ({trials} "
+        f"trials), but this sweep optimizes {metric}; name a new study with "
+        f"hydra.sweeper.study_name=<name>, or set optimized_metric={stored} to continue it"
+    )
+
+
+def check_study_direction(study: optuna.Study, direction: str, url: str) -> None:
+    """Refuse to continue a stored study whose direction is not `direction` (Optuna loads
+    an existing study with its own direction and ignores the one asked)."""
+    stored = study.direction.name.lower()
+    if stored != str(direction).lower():
+        raise UserError(
+            f"study {study.study_name!r} in {url.split('@')[-1]} was created to {stored} its "
+            f"metric, but hydra.sweeper.direction={direction}; name a new study with "
+            f"hydra.sweeper.study_name=<name> (or set hydra.sweeper.direction={stored})"
+        )
 
 
 def trial_by_number(study: optuna.Study, number: int) -> optuna.Trial:

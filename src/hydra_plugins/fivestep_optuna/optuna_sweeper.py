@@ -98,7 +98,12 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
 
         from fivestep.sweep.space import search_space
-        from fivestep.sweep.study import open_study, storage_url
+        from fivestep.sweep.study import (
+            check_study_direction,
+            check_study_objective,
+            open_study,
+            storage_url,
+        )
 
         assert self.config is not None
         sweeper = self.config.hydra.sweeper
@@ -106,12 +111,20 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         if not self.config.get("optimized_metric"):
-            raise ValueError("optimized_metric is not set; set e.g. optimized_metric=val/acc_best")
+            _refuse("optimized_metric is not set; set e.g. optimized_metric=val/acc_best")
+        with _as_error_line():  # a typo in optimized_metric stops before the first trial
+            from fivestep.models.metrics import check_objective, names_from_config
+
+            check_objective(self.config.optimized_metric, names_from_config(self.config.model),
+                            "this sweep's runs")
 
         lines = [f"{key}={value}" for key, value in self.params.items()] + list(arguments)
         space, fixed = search_space(lines)
         study = open_study(sweeper, sweep_dir)
         url = storage_url(sweeper.storage, sweep_dir)
+        with _as_error_line():  # another objective than the stored study's: not mixed in
+            check_study_direction(study, sweeper.direction, url)
+            check_study_objective(study, self.config.optimized_metric, url)
         log.info(
             "Study %r (%s): %s %s over %s", study.study_name, url, sweeper.direction,
             self.config.optimized_metric, ", ".join(space) or "nothing",
@@ -158,7 +171,7 @@ class OptunaSweeper(Sweeper):
                         _tell(study, trial, ret)
                 failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
                 if failed > allowed_failures:
-                    raise RuntimeError(
+                    _refuse(
                         f"{failed} of {self.n_trials} trials failed, more than max_failure_rate="
                         f"{self.max_failure_rate} allows; see the failed jobs' logs in {sweep_dir}"
                     )
@@ -280,6 +293,26 @@ def _consecutive(trials: list[Any]) -> list[list[Any]]:
         else:
             groups.append([trial])
     return groups
+
+
+def _refuse(message: str) -> None:
+    """Stop the sweep with one `error:` line and status 2 (Hydra would print a traceback
+    for an exception leaving the sweeper)."""
+    import sys
+
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+@contextmanager
+def _as_error_line() -> Iterator[None]:
+    """A `UserError` raised inside becomes `_refuse`'s one line."""
+    from fivestep.errors import UserError
+
+    try:
+        yield
+    except UserError as err:
+        _refuse(str(err))
 
 
 def _tell(study: Any, trial: Any, ret: JobReturn) -> None:
