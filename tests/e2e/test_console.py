@@ -19,3 +19,13 @@ def test_two_layer_piped_to_a_file_is_quiet_and_short(tmp_path):
     progress = [line for line in lines if "progress_log" in line]
     assert 10 <= len(progress) <= 12 and "epoch 200/200 (100%" in progress[-1]
     assert "Final metrics:" in lines[-1]
+
+
+@pytest.mark.slow  # a process importing torch, onnx and onnxruntime
+def test_export_prints_its_own_two_lines_only(two_layer_run, tmp_path):
+    ckpt = next((two_layer_run / "checkpoints").glob("epoch_*.ckpt"))
+    proc = run_cli("export.py", f"ckpt_path={ckpt}", f"paths.log_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == ""  # no onnxscript INFO, no torchvision notice, no FutureWarning
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and all("[fivestep.export]" in line for line in lines), lines
