@@ -21,6 +21,7 @@ from fivestep.checkpointing.run_state import RunState
 from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build, instantiate_all
 from fivestep.config.sizes import sized_from_data
+from fivestep.config.tree import print_config_tree
 from fivestep.monitoring.finite_guard import FiniteGuard
 from fivestep.monitoring.hparams import flat_hparams, log_hparams
 from fivestep.monitoring.mlflow_run import finish_mlflow, prepare_mlflow
@@ -35,6 +36,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model, test the best checkpoint, return every logged metric."""
     check_types(cfg)
     cfg, resume = prepare_resume(cfg)  # ckpt_path: where the run goes on, checked now
+    if (cfg.get("extras") or {}).get("print_config"):
+        print_config_tree(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
