@@ -16,7 +16,7 @@ def test_two_layer_piped_to_a_file_is_quiet_and_short(tmp_path):
     lines = proc.stdout.splitlines()
     assert len(lines) < 300, f"{len(lines)} lines"
     assert not re.search(r"warn|TPU available|Tip:|Skipping setting", proc.stdout, re.I)
-    progress = [line for line in lines if "progress_log" in line]
+    progress = [line for line in lines if "[fivestep.monitoring.progress_log]" in line]
     assert 10 <= len(progress) <= 12 and "epoch 200/200 (100%" in progress[-1]
     assert "Final metrics:" in lines[-1]
 
