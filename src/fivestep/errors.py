@@ -40,6 +40,9 @@ def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Call `task(cfg)`; on a user error, clean up and exit 2 with its message."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    from fivestep.console import quiet_upstream_notices
+
+    quiet_upstream_notices()  # Lightning's and the exporters' notices a user cannot act on
     if logging.getLogger().handlers:
         # `import lightning` adds a console handler of its own; Hydra's handlers (console
         # and the run's log file) already get every record, so drop it to print once.

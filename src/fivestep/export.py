@@ -192,6 +192,7 @@ def write(module: Standalone, example: Tensor, path: Path, fmt: str) -> None:
             output_names=["y"],
             dynamic_shapes={"x": {0: batch}},
             external_data=False,
+            verbose=False,  # no "[torch.onnx] ..." progress lines
         )
         program.save(str(path))
     else:

@@ -22,6 +22,7 @@ from fivestep.checkpointing.run_state import RunState
 from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build, instantiate_all
 from fivestep.config.sizes import sized_from_data
+from fivestep.config.tree import print_config_tree
 from fivestep.models.dry_forward import check_output
 from fivestep.models.members import seed_ensemble_config, take_members
 from fivestep.models.metrics import check_objective
@@ -41,6 +42,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     members = take_members(cfg)  # +model.members=K: a seed ensemble, built below
     check_types(cfg)
     cfg, resume = prepare_resume(cfg)  # ckpt_path: where the run goes on, checked now
+    if (cfg.get("extras") or {}).get("print_config"):
+        print_config_tree(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 

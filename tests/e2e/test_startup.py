@@ -24,3 +24,8 @@ def test_config_only_commands_do_not_import_torch(args):
     assert "torch imported: False" in proc.stdout
     expected = "Powered by Hydra" if args == ["--help"] else "max_epochs: 200"
     assert expected in proc.stdout
+    if args == ["--help"]:  # opens with what the project is and the commands to start with
+        assert proc.stdout.startswith("fivestep: the PyTorch fundamentals")
+        for command in ("python train.py experiment=two_layer", "python eval.py ckpt_path=",
+                        "python predict.py", "python export.py", "python train.py -m"):
+            assert command in proc.stdout.split("== Config groups ==")[0]

@@ -105,7 +105,7 @@ ENTRY_KEYS: dict[str, dict[str, Any]] = {
         "seed": int | None, "optimized_metric": str | None,
         "lr_find": bool, "lr_find_search": dict | None, "baselines": dict | None,
         "data": dict, "model": dict, "callbacks": dict | None, "logger": dict | None,
-        "trainer": dict, "paths": dict, "checkpoint_io": dict | None,
+        "trainer": dict, "paths": dict, "checkpoint_io": dict | None, "extras": dict | None,
     },
     "eval": {"task_name": str, "ckpt_path": str | None, "paths": dict, **_RESTORE},
     "predict": {

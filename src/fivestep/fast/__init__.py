@@ -3,7 +3,7 @@
 `logger=tensorboard_fast` (one event per `log_metrics`, flushes on a clock).
 
 The default run never imports this package. What each file buys, measured with
-`scripts/benchmark.py`, is in its header and in the README's Performance section.
+`scripts/benchmark.py`, is in its header and in docs/performance.md.
 
 Every private member used here is listed once below, with the Lightning version it
 was checked against; `tests/fast/test_private_members.py` fails by name when an

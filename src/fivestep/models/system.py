@@ -50,6 +50,10 @@ class System(L.LightningModule):
             optimization; null = one automatic step per batch.
         metrics: `{"classification": {name: factory}, "regression": {...}}`, torchmetrics
             classes (Hydra `_partial_: true`); None = `fivestep.models.metrics.DEFAULT`.
+        compile: `torch.compile` the net (in place, `nn.Module.compile`, so the
+            checkpoint's keys stay those of the plain net); the first steps pay the
+            compilation. The config key users know from other templates
+            (`model.compile=true`), hence the builtin's name.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class System(L.LightningModule):
         num_classes: ClassCount | None = None,
         step_batch_size: PositiveInt | None = None,
         metrics: MetricFactories | None = None,
+        compile: bool = False,  # noqa: A002 - the config key `model.compile`
     ) -> None:
         super().__init__()
         if task is None:
@@ -72,6 +77,8 @@ class System(L.LightningModule):
         if task == "multiclass" and not num_classes:
             raise UserError("model.num_classes is null for a multiclass task; set it to K")
         self.net = net
+        if compile:
+            self.net.compile()
         self.task = task  # callbacks and predict read this
         self.num_classes = 2 if task == "binary" else num_classes
         self.loss_fn = build_loss(loss, task) if isinstance(loss, str) else loss
