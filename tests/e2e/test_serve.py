@@ -169,53 +169,60 @@ def test_bad_requests_get_a_4xx_naming_the_field_and_the_server_goes_on(client):
     assert reply.json()["ignored_columns"] == ["id"]
 
 
-def test_a_whole_missing_column_in_a_batch_of_single_rows_is_answered_per_request(predictor):
-    """Single rows with a gap, batched together, are each imputed as predict.py would."""
-    import asyncio
-
-    from fivestep.serving.batcher import Batcher
+def _parsed(*rows: dict, schema):
     from fivestep.serving.rows import parse_rows
 
-    async def together() -> list:
-        batcher = Batcher(predictor.predict, max_batch_rows=64, max_wait_ms=50)
-        await batcher.start()
-        one = json.dumps({"rows": [{**GOOD, "a": None}]}).encode()
-        frames = [parse_rows(one, predictor.schema, 10).frame for _ in range(3)]
-        answers = await asyncio.gather(*(batcher.submit(f) for f in frames))
-        await batcher.stop()
-        return [answers, batcher.batches]
+    return parse_rows(json.dumps({"rows": list(rows)}).encode(), schema, 100)
 
-    (answers, batches) = asyncio.run(together())
+
+def _batched(predictor, requests: list, wait_ms: float, max_rows: int = 64,
+             calls: list | None = None) -> tuple[list, int]:
+    """The answers of `requests` (Rows) submitted together to one Batcher; its batch count."""
+    import asyncio
+
+    from fivestep.serving.app import answerer
+    from fivestep.serving.batcher import Batcher
+
+    answer = answerer(predictor)
+
+    def counted(rows):
+        if calls is not None:
+            calls.append(rows.n)
+        return answer(rows)
+
+    async def together() -> tuple[list, int]:
+        batcher = Batcher(counted, max_batch_rows=max_rows, max_wait_ms=wait_ms)
+        await batcher.start()
+        answers = await asyncio.gather(*(batcher.submit(r) for r in requests),
+                                       return_exceptions=True)
+        await batcher.stop()
+        return answers, batcher.batches
+
+    return asyncio.run(together())
+
+
+def test_a_whole_missing_column_in_a_batch_of_single_rows_is_answered_per_request(predictor):
+    """Single rows with a gap, batched together, are each imputed as predict.py would;
+    two rows with the gap in one request are refused, as predict.py refuses such a file."""
+    gap = {**GOOD, "a": None}
+    requests = [_parsed(gap, schema=predictor.schema) for _ in range(3)]
+    requests.append(_parsed(gap, gap, schema=predictor.schema))
+    answers, batches = _batched(predictor, requests, wait_ms=200)
     alone = predictor.predict(pd.DataFrame([{**GOOD, "a": np.nan}]))
     assert batches == 1
-    for answer in answers:
-        assert answer["probability_yes"].tolist() == alone["probability_yes"].tolist()
+    for answer in answers[:3]:
+        assert answer[0]["probabilities"]["yes"] == alone["probability_yes"].tolist()[0]
+    assert isinstance(answers[3], UserError) and "entirely missing" in str(answers[3])
 
 
 def test_requests_arriving_together_share_one_batch(predictor):
-    import asyncio
-
-    from fivestep.serving.batcher import Batcher
-
     calls: list[int] = []
-
-    def counted(rows: pd.DataFrame) -> pd.DataFrame:
-        calls.append(len(rows))
-        return predictor.predict(rows)
-
-    async def together() -> list:
-        batcher = Batcher(counted, max_batch_rows=10, max_wait_ms=100)
-        await batcher.start()
-        frame = pd.DataFrame([GOOD] * 3)
-        answers = await asyncio.gather(*(batcher.submit(frame) for _ in range(5)))
-        await batcher.stop()
-        return answers
-
-    answers = asyncio.run(together())
+    three = _parsed(GOOD, GOOD, GOOD, schema=predictor.schema)
+    answers, batches = _batched(predictor, [three] * 5, wait_ms=200, max_rows=10, calls=calls)
     assert calls == [9, 6]  # 3 requests of 3 rows fit under 10; the 4th starts the next
-    assert all(len(a) == 3 for a in answers)
+    assert batches == 2 and all(len(a) == 3 for a in answers)
     expected = predictor.predict(pd.DataFrame([GOOD] * 3))["probability_yes"].tolist()
-    assert all(a["probability_yes"].tolist() == expected for a in answers)
+    assert all([r["probabilities"]["yes"] for r in a] == expected for a in answers)
 
 
 def test_the_token_guards_every_endpoint_but_health(predictor):

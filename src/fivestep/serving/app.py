@@ -16,7 +16,7 @@ never logged or echoed.
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +30,7 @@ from fivestep.errors import UserError
 from fivestep.serving.bad_request import ENDPOINTS, BadRequest, from_user_error
 from fivestep.serving.batcher import Batcher
 from fivestep.serving.predictors import Predictor
-from fivestep.serving.rows import parse_rows
+from fivestep.serving.rows import Rows, parse_rows
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +94,27 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _answers(table: Any, unseen: list[dict[str, Any]], label_names: list[str] | None
-             ) -> list[dict[str, Any]]:
-    predictions = table["prediction"].tolist()
-    if not label_names:
-        return [{"prediction": p, "unseen": u} for p, u in zip(predictions, unseen, strict=True)]
-    probs = table[[f"probability_{n}" for n in label_names]].to_numpy().tolist()
-    return [{"prediction": p, "probabilities": dict(zip(label_names, q, strict=True)),
-             "unseen": u} for p, q, u in zip(predictions, probs, unseen, strict=True)]
+def answerer(predictor: Predictor) -> Callable[[Rows], list[dict[str, Any]]]:
+    """Rows -> per row `{"prediction", "probabilities"?, "unseen"}`, from the predictor's
+    table (`predict.py`'s columns), converted to Python values once per batch."""
+    names = predictor.label_names
+
+    def answer(rows: Rows) -> list[dict[str, Any]]:
+        table = predictor.predict(rows.frame())
+        predictions = table["prediction"].tolist()
+        if not names:
+            return [{"prediction": p, "unseen": u}
+                    for p, u in zip(predictions, rows.unseen, strict=True)]
+        probs = table[[f"probability_{n}" for n in names]].to_numpy().tolist()
+        return [{"prediction": p, "probabilities": dict(zip(names, q, strict=True)),
+                 "unseen": u} for p, q, u in zip(predictions, probs, rows.unseen, strict=True)]
+
+    return answer
 
 
 def build_app(predictor: Predictor, limits: Limits, token: str | None = None) -> ASGIApp:
     """The application serving `predictor`; with `token`, guarded by it."""
-    batcher = Batcher(predictor.predict, limits.max_batch_rows, limits.max_wait_ms)
+    batcher = Batcher(answerer(predictor), limits.max_batch_rows, limits.max_wait_ms)
     metadata = json.dumps({
         "task": predictor.task,
         "label_names": predictor.label_names,
@@ -155,11 +163,9 @@ def build_app(predictor: Predictor, limits: Limits, token: str | None = None) ->
         rows = parse_rows(await _body(request, limits.max_body_bytes), predictor.schema,
                           limits.max_rows)
         try:
-            table = await batcher.submit(rows.frame)
+            answer: dict[str, Any] = {"predictions": await batcher.submit(rows)}
         except UserError as err:
             raise from_user_error(str(err).strip().splitlines()[0]) from None
-        answer: dict[str, Any] = {"predictions": _answers(table, rows.unseen,
-                                                          predictor.label_names)}
         if rows.ignored:
             answer["ignored_columns"] = rows.ignored
         return JSONResponse(answer)

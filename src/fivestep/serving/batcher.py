@@ -20,32 +20,32 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import Any
 
 from fivestep.errors import UserError
+from fivestep.serving.rows import Rows
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Job:
-    rows: pd.DataFrame
+    rows: Rows
     done: asyncio.Future = field(repr=False)
 
 
 class Batcher:
-    """Gather requests' rows into batches for `predict` (`rows -> table, row for row`).
+    """Gather requests' rows into batches for `answer` (rows -> one answer per row).
 
     Args:
-        predict: the predictor's `predict`, called in one worker thread.
+        answer: the rows' answers, in order; called in one worker thread.
         max_batch_rows: rows per call at most (one request larger than this goes alone).
         max_wait_ms: how long the first request of a batch waits for company.
     """
 
-    def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame],
-                 max_batch_rows: int, max_wait_ms: float) -> None:
-        self.predict = predict
+    def __init__(self, answer: Callable[[Rows], list[Any]], max_batch_rows: int,
+                 max_wait_ms: float) -> None:
+        self.answer = answer
         self.max_batch_rows, self.max_wait = max_batch_rows, max_wait_ms / 1000
         self.queue: asyncio.Queue[_Job] = asyncio.Queue()
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="predict")
@@ -73,8 +73,8 @@ class Batcher:
     def running(self) -> bool:
         return self.worker is not None and not self.worker.done()
 
-    async def submit(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """The predictor's table for `rows` (raises its `UserError` for these rows)."""
+    async def submit(self, rows: Rows) -> list[Any]:
+        """The answers for `rows` (raises the `UserError` of these rows)."""
         job = _Job(rows, asyncio.get_running_loop().create_future())
         await self.queue.put(job)
         return await job.done
@@ -82,7 +82,7 @@ class Batcher:
     async def _gather(self) -> list[_Job]:
         first = self._held or await self.queue.get()
         self._held = None
-        jobs, n = [first], len(first.rows)
+        jobs, n = [first], first.rows.n
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait
         while n < self.max_batch_rows:
@@ -96,30 +96,30 @@ class Batcher:
                     job = await asyncio.wait_for(self.queue.get(), left)
                 except TimeoutError:
                     break
-            if n + len(job.rows) > self.max_batch_rows:
+            if n + job.rows.n > self.max_batch_rows:
                 self._held = job
                 break
             jobs.append(job)
-            n += len(job.rows)
+            n += job.rows.n
         return jobs
 
-    def _run(self, jobs: list[_Job]) -> list[pd.DataFrame | BaseException]:
+    def _run(self, jobs: list[_Job]) -> list[list[Any] | BaseException]:
         """In the worker thread: one call for all jobs; alone each after a `UserError`."""
         if len(jobs) > 1:
             try:
-                table = self.predict(pd.concat([j.rows for j in jobs], ignore_index=True))
+                together = self.answer(Rows.join([j.rows for j in jobs]))
             except UserError:
                 pass  # a whole-column refusal of the joint rows: judge each request alone
             else:
                 answers, start = [], 0
                 for job in jobs:
-                    answers.append(table.iloc[start : start + len(job.rows)])
-                    start += len(job.rows)
+                    answers.append(together[start : start + job.rows.n])
+                    start += job.rows.n
                 return answers
         answers = []
         for job in jobs:
             try:
-                answers.append(self.predict(job.rows))
+                answers.append(self.answer(job.rows))
             except Exception as err:  # handed to the request's handler, which decides
                 answers.append(err)
         return answers

@@ -52,17 +52,38 @@ class Schema:
 
 @dataclass
 class Rows:
-    """The valid rows of one request.
+    """Valid rows, held by column (so that the rows of many requests join cheaply).
 
     Attributes:
-        frame: the model's input columns, numeric ones as float64 (NaN = missing).
+        columns: each input column's values, numeric ones as floats (NaN = missing).
+        n: how many rows.
+        numeric: which columns are numeric.
         unseen: per row, the categorical values not seen in training (`{column: value}`).
         ignored: keys of the rows that are not input columns (ignored, as predict.py does).
     """
 
-    frame: pd.DataFrame
+    columns: dict[str, list[Any]]
+    n: int
+    numeric: frozenset[str]
     unseen: list[dict[str, Any]]
     ignored: list[str]
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as `transform` takes them: numeric columns float64, the others objects."""
+        return pd.DataFrame({
+            c: np.array(v, dtype=np.float64) if c in self.numeric else pd.Series(v, dtype=object)
+            for c, v in self.columns.items()
+        })
+
+    @staticmethod
+    def join(parts: "list[Rows]") -> "Rows":
+        """The rows of several requests, one after another."""
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        columns = {c: [v for p in parts for v in p.columns[c]] for c in first.columns}
+        return Rows(columns, sum(p.n for p in parts), first.numeric,
+                    [u for p in parts for u in p.unseen], [])
 
 
 def _no_constant(name: str) -> float:
@@ -165,9 +186,4 @@ def parse_rows(body: bytes, schema: Schema, max_rows: int) -> Rows:
             value = columns[c][i] = _category(row[c], f"rows[{i}].{c}")
             if value is not None and level_name(value) not in levels[c]:
                 unseen[i][c] = value
-    frame = pd.DataFrame({
-        c: pd.Series(columns[c], dtype=object) if c in levels
-        else np.array(columns[c], dtype=np.float64)
-        for c in schema.columns
-    })
-    return Rows(frame, unseen, sorted(ignored))
+    return Rows(columns, len(rows), frozenset(schema.numeric), unseen, sorted(ignored))
