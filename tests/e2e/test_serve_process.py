@@ -121,7 +121,7 @@ def test_an_open_address_without_a_token_does_not_start(csv_checkpoint, tmp_path
     run = subprocess.run(
         [sys.executable, "serve.py", f"ckpt_path={csv_checkpoint}", "host=0.0.0.0",
          f"paths.log_dir={tmp_path}", "token_env=FIVESTEP_TEST_NO_SUCH_TOKEN"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [run.stderr.strip()]
     assert run.stderr.startswith("error: host=0.0.0.0 accepts connections from other machines")
