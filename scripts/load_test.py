@@ -4,7 +4,9 @@
     python scripts/load_test.py --ckpt logs/train/runs/<run>/checkpoints/last.ckpt
     python scripts/load_test.py --clients 16 --requests 5000 --out load.json
 
-Servers, each a process of its own on 127.0.0.1 (never another address), one at a time:
+Servers, each a process of its own on 127.0.0.1 (never another address), all started
+first, then measured in turn for `--rounds` rounds (the median round is reported), so
+that the machine's load changing over the run hits each alike:
 
 - `serve`: `python serve.py ckpt_path=<ckpt>` (its checks, batching, predict.py's path);
 - `onnx`: `python serve.py model=<the checkpoint exported by export.py format=onnx>`;
@@ -15,8 +17,9 @@ Servers, each a process of its own on 127.0.0.1 (never another address), one at 
 
 For each: `--clients` concurrent clients (httpx2, keep-alive connections) send requests
 one after another, `--requests` requests of 1 row, then `--big-requests` of 256 rows (rows
-of `--rows-csv`), each phase at most `--seconds`: requests per second, rows per second,
-p50 and p99 latency, and errors (any answer but 200 is one). Then, for `serve` only,
+of `--rows-csv`), split over the rounds, each phase at most `--seconds`: requests and
+rows per second, p50 and p99 latency, and errors (any answer but 200 is one). Then, for
+`serve` only,
 the server's resident memory (VmRSS) after a warm-up and after `--rss-requests` more
 1-row requests. Each server is stopped with SIGTERM and its exit status recorded (0 =
 it drained and stopped cleanly). The clients run on the same machine as the server:
@@ -192,24 +195,41 @@ def prepare(args: argparse.Namespace, work: Path) -> None:
                    cwd=ROOT, check=True, capture_output=True)
 
 
-def measure(name: str, args: argparse.Namespace, work: Path, payloads: dict[int, bytes]
-            ) -> dict[str, Any]:
-    process, url = start(name, args, work)
-    result: dict[str, Any] = {"server": name}
+def measure(names: list[str], args: argparse.Namespace, work: Path,
+            payloads: dict[int, bytes]) -> list[dict[str, Any]]:
+    """All servers up at once, measured in turn for `--rounds` rounds (each round a share
+    of the requests), so that a change in the machine's load hits every server alike;
+    per phase the median round. Then the RSS run of `serve`, then SIGTERM to each."""
+    servers = {name: start(name, args, work) for name in names}
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {n: {"rows_1": [], "rows_256": []}
+                                                          for n in names}
+    results: dict[str, dict[str, Any]] = {n: {"server": n} for n in names}
     try:
-        asyncio.run(load(url, payloads[1], args.clients, 200, args.seconds))  # warm-up
-        result["rows_1"] = asyncio.run(load(url, payloads[1], args.clients, args.requests,
-                                            args.seconds))
-        result["rows_256"] = asyncio.run(load(url, payloads[256], args.clients,
-                                              args.big_requests, args.seconds))
-        if name == "serve" and args.rss_requests:
+        for _, url in servers.values():  # warm-up
+            asyncio.run(load(url, payloads[1], args.clients, 100, args.seconds))
+        for _ in range(args.rounds):
+            for name, (_, url) in servers.items():
+                for size, total in ((1, args.requests), (256, args.big_requests)):
+                    rounds[name][f"rows_{size}"].append(asyncio.run(load(
+                        url, payloads[size], args.clients, max(1, total // args.rounds),
+                        args.seconds)))
+        for name in names:
+            for phase, runs in rounds[name].items():
+                median = sorted(runs, key=lambda r: r["req_per_s"])[len(runs) // 2]
+                results[name][phase] = {**median, "rounds": len(runs),
+                                        "errors": sum(r["errors"] for r in runs),
+                                        "requests": sum(r["requests"] for r in runs)}
+        if "serve" in servers and args.rss_requests:
+            process, url = servers["serve"]
             before = rss_mb(process.pid)
-            result["rss_run"] = asyncio.run(load(url, payloads[1], args.clients,
-                                                 args.rss_requests, 10 * args.seconds))
-            result["rss_mb"] = {"before": round(before, 1), "after": round(rss_mb(process.pid), 1)}
+            results["serve"]["rss_run"] = asyncio.run(load(url, payloads[1], args.clients,
+                                                           args.rss_requests, 10 * args.seconds))
+            results["serve"]["rss_mb"] = {"before": round(before, 1),
+                                          "after": round(rss_mb(process.pid), 1)}
     finally:
-        result["exit_status"] = stop(process)
-    return result
+        for name, (process, _) in servers.items():
+            results[name]["exit_status"] = stop(process)
+    return [results[n] for n in names]
 
 
 def report(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -249,6 +269,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--big-requests", type=int, default=300)
     parser.add_argument("--rss-requests", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3, help="servers measured in turn")
     parser.add_argument("--seconds", type=float, default=60.0, help="per phase, at most")
     parser.add_argument("--start-timeout", type=float, default=180.0)
     parser.add_argument("--out", help="write the results as JSON here")
@@ -262,7 +283,7 @@ def main() -> None:
         work = Path(tmp)
         prepare(args, work)
         payloads = bodies(Path(args.rows_csv), args.target)
-        results = [measure(name, args, work, payloads) for name in args.servers.split(",")]
+        results = measure(args.servers.split(","), args, work, payloads)
     ratios = report(results)
     if args.out:
         Path(args.out).write_text(json.dumps({
