@@ -271,7 +271,7 @@ def main() -> None:
     parser.add_argument("--rss-requests", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3, help="servers measured in turn")
     parser.add_argument("--seconds", type=float, default=60.0, help="per phase, at most")
-    parser.add_argument("--start-timeout", type=float, default=180.0)
+    parser.add_argument("--start-timeout", type=float, default=600.0)
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--minimal-server", nargs=2, metavar=("PORT", "CKPT"),
                         help=argparse.SUPPRESS)
