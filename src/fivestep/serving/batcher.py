@@ -52,7 +52,7 @@ class Batcher:
         self.worker: asyncio.Task | None = None
         self._held: _Job | None = None  # the request that did not fit into the last batch
         self.batches = 0
-        self.busy = False  # a batch is being predicted
+        self.busy = False  # a batch is being gathered or predicted
 
     async def start(self) -> None:
         self.worker = asyncio.create_task(self._work())
@@ -82,6 +82,7 @@ class Batcher:
     async def _gather(self) -> list[_Job]:
         first = self._held or await self.queue.get()
         self._held = None
+        self.busy = True  # from here until its answers are handed out
         jobs, n = [first], first.rows.n
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait
@@ -128,7 +129,6 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             jobs = await self._gather()
-            self.busy = True
             try:
                 answers = await loop.run_in_executor(self.thread, self._run, jobs)
             except Exception as err:  # the joint call failed otherwise: every job gets it
