@@ -10,12 +10,12 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 TORCH_DEVICE ?= auto
 # Extras installed by setup; `make setup EXTRAS=dev` for a lighter install.
-EXTRAS ?= dev,sweep,export,tracking,postgres,baselines,panel
+EXTRAS ?= dev,sweep,export,tracking,postgres,baselines,panel,serve
 # The versions of every other package, fixed so that two set-ups resolve the same
 # (`make lock` regenerates it); torch is not in it: the lines above choose the build.
 CONSTRAINTS ?= constraints.txt
 # Every extra, so that the lock file fixes the versions of all of them.
-LOCK_EXTRAS ?= dev,sweep,export,tracking,postgres,baselines,panel,baselines,panel
+LOCK_EXTRAS ?= dev,sweep,export,tracking,postgres,baselines,panel,serve
 PYTEST_ARGS ?=
 # One tier of marked tests; pytest's exit code 5 (it collected no test) passes.
 run_tier = $(PY) -m pytest -n 0 $(1) $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "(no tests in this tier)"; }
@@ -81,7 +81,7 @@ test-browser: setup
 test-all: test test-slow test-slurm test-postgres test-browser
 
 lint: setup
-	$(PY) -m ruff check src tests scripts train.py eval.py predict.py export.py
+	$(PY) -m ruff check src tests scripts train.py eval.py predict.py export.py serve.py
 
 tensorboard: setup
 	bash scripts/tensorboard.sh

@@ -98,7 +98,7 @@ def test_known_override_names_exist(make_cfg):
     assert list(cfg.logger) == ["csv"]
 
 
-@pytest.mark.parametrize("name", ["train", "eval", "predict", "export"])
+@pytest.mark.parametrize("name", ["train", "eval", "predict", "export", "serve"])
 def test_hydra_part_of_every_entry_config_resolves(make_cfg, name):
     # Hydra resolves its own callbacks at start-up; a key missing from one entry's
     # config (e.g. `optimized_metric` outside train.yaml) would stop that command.

@@ -119,6 +119,13 @@ ENTRY_KEYS: dict[str, dict[str, Any]] = {
         "overwrite": bool,
         "paths": dict, **_RESTORE,
     },
+    "serve": {
+        "task_name": str, "ckpt_path": str | None, "host": str, "port": NonNegativeInt,
+        "token_env": str | None, "token_file": str | None, "max_batch_rows": PositiveInt,
+        "max_wait_ms": NonNegativeFloat, "max_rows": PositiveInt, "max_body_bytes": PositiveInt,
+        "access_log": bool, "graceful_timeout_s": NonNegativeInt, "paths": dict,
+        "onnx": str | None, **_RESTORE,
+    },
 }
 _SCRIPT_OF = {name: f"{name}.py" for name in ENTRY_KEYS}
 
