@@ -78,3 +78,28 @@ def test_train_false_with_a_missing_ckpt_path_is_refused(make_cfg, tmp_path):
     with pytest.raises(UserError, match=r"ckpt_path='.*nope\.ckpt': no such file"):
         train(cfg)
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_table_run_scores_its_baselines_everywhere(make_cfg, tmp_path, caplog):
+    """The tables' recipe on a CSV: the baselines sit beside the net's scores in the
+    returned metrics, metrics.json and TensorBoard, and the log says what they cost."""
+    import logging
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.trained import table_frame
+
+    table_frame(rows=200).to_csv(tmp_path / "t.csv", index=False)
+    cfg = make_cfg("data=tabular", f"data.path={tmp_path / 't.csv'}", "data.target=label",
+                   "trainer.max_epochs=2", "callbacks.progress_bar.refresh_rate=0")
+    with caplog.at_level(logging.INFO, logger="fivestep.monitoring.baselines"):
+        metrics = train(cfg)
+    for name in ("majority", "linear"):
+        for split in ("val", "test"):
+            assert 0.0 <= metrics[f"baseline/{name}/{split}/acc"] <= 1.0
+    assert metrics["baseline/linear/test/acc"] > metrics["baseline/majority/test/acc"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["metrics"] == metrics
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    scalar = events.Scalars("baseline/linear/test/acc")
+    assert scalar[-1].value == pytest.approx(metrics["baseline/linear/test/acc"], abs=1e-6)
+    assert "Baselines majority, linear fitted on 120 training rows in" in caplog.text

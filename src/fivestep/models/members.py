@@ -51,9 +51,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
-from torchmetrics import MaxMetric
 
 from fivestep.errors import UserError
+from fivestep.models.metrics import best_trackers
 from fivestep.models.system import System
 from fivestep.models.task import predictions, squeeze_output
 
@@ -83,7 +83,7 @@ class Members(L.LightningModule):
         _refuse_unstackable(systems)
         self.members = nn.ModuleList(systems)
         first = systems[0]
-        self.task, self.num_classes, self.best_key = first.task, first.num_classes, first.best_key
+        self.task, self.num_classes = first.task, first.num_classes
         self.seeds = list(seeds) if seeds is not None else None
         self.automatic_optimization = False  # one backward, one step for all members
         self.guards_its_members = True
@@ -96,8 +96,9 @@ class Members(L.LightningModule):
         self.register_buffer("failed", torch.zeros(len(systems), dtype=torch.bool))
         self.val_metrics = first.val_metrics.clone()  # the ensemble's (mean prediction)
         self.test_metrics = first.test_metrics.clone()
-        self.val_best = MaxMetric()
-        self.val_best.persistent(True)
+        # the ensemble's best of each metric with a direction, as a System keeps its own
+        self.val_best = best_trackers(first.val_metrics)
+        self.logged_names = first.logged_names  # the ensemble logs every key a member does
         self.history: list[dict[str, list[float]]] = [{} for _ in systems]
         self.status: list[tuple[str, str] | None] = [None] * len(systems)  # (status, why)
         self._best_loss = [float("inf")] * len(systems)
@@ -290,20 +291,22 @@ class Members(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         logged = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:
-            key = f"val/{self.best_key}"
             for k, system in enumerate(self.members):
                 if self.failed[k]:
                     continue
-                system.val_best.update(self.history[k][key][-1])
-                self.history[k][f"{key}_best"] = [float(system.val_best.compute())]
+                for name, best in system.val_best.items():
+                    best.update(self.history[k][f"val/{name}"][-1])
+                    self.history[k][f"val/{name}_best"] = [float(best.compute())]
                 loss = self.history[k]["val/loss"][-1]
                 if loss < self._best_loss[k]:  # as ModelCheckpoint(monitor=val/loss, mode=min)
                     self._best_loss[k] = loss
                     self._best_state[k] = {n: t.detach().clone()
                                            for n, t in system.net.state_dict().items()}
-            self.val_best.update(logged[key])
-        if not self.trainer.sanity_checking or self.val_best.update_called:
-            logged[f"{key}_best"] = self.val_best.compute()  # the ensemble's best so far
+            for name, best in self.val_best.items():
+                best.update(logged[f"val/{name}"])
+        for name, best in self.val_best.items():  # the ensemble's best so far
+            if not self.trainer.sanity_checking or best.update_called:
+                logged[f"val/{name}_best"] = best.compute()
         self.log_dict(logged, prog_bar=False)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
