@@ -192,7 +192,7 @@ class TabularMLP(nn.Module):
         self,
         in_features: PositiveInt,
         out_features: PositiveInt = 1,
-        hidden: list[PositiveInt] | tuple[PositiveInt, ...] = (256, 256, 256),
+        hidden: list[PositiveInt] | tuple[PositiveInt, ...] = (256, 256),
         activation: str = "relu",
         dropout: Fraction = 0.1,
         clip: PositiveFloat | None = 3.0,
