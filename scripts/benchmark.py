@@ -134,6 +134,7 @@ class FitClock:
                 self.fingerprint = weights_fingerprint(pl_module.net)
                 self.loop = 0.0
                 self.start = time.perf_counter()
+                self.cpu_start = time.process_time()
 
             def on_train_epoch_start(self, *_: Any) -> None:
                 self.epoch_start = time.perf_counter()
@@ -143,12 +144,14 @@ class FitClock:
 
             def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
                 seconds = time.perf_counter() - self.start
+                cpu_seconds = time.process_time() - self.cpu_start
                 rows = trainer.datamodule.splits["train"][0].shape[0]
                 epochs = trainer.current_epoch
                 Path(self.path).write_text(
                     json.dumps(
                         {"seconds": seconds, "fingerprint": self.fingerprint,
-                         "rows": rows, "epochs": epochs, "loop_seconds": self.loop}
+                         "rows": rows, "epochs": epochs, "loop_seconds": self.loop,
+                         "cpu_seconds": cpu_seconds}
                     )
                 )
 
@@ -217,14 +220,15 @@ def seed_raw_worker(args: argparse.Namespace, result: Path) -> None:
     net, x, y = net.to(device), x.to(device), y.to(device)
     epochs, lr = cfg.trainer.max_epochs, cfg.model.optimizer.lr
     sync(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         train_five_steps(net, x, y, epochs=epochs, lr=lr)
     sync(device)
     seconds = time.perf_counter() - start
     result.write_text(
         json.dumps({"seconds": seconds, "fingerprint": fingerprint, "rows": len(x),
-                    "epochs": epochs, "loop_seconds": seconds})
+                    "epochs": epochs, "loop_seconds": seconds,
+                    "cpu_seconds": time.process_time() - cpu_start})
     )
 
 
@@ -449,14 +453,13 @@ def tables_raw_worker(args: argparse.Namespace, result: Path) -> None:
     """The hand-written script: read, float32, seeded 60/20/20 split, standardize on the
     training rows, one epoch of the same net and optimizer, validation accuracy.
 
-    The fastest of the straightforward ways tried (issue 22; 1M x 20 float64 rows, 2
-    rounds, each in a fresh process, a shared 2-core machine): pyarrow's columns
-    copied into a float32 array of one row per column (each copy contiguous), the
-    split gathering rows from its transpose (the one copy into row-major training
-    rows), 55-59 s on that overloaded machine; with an explicit transposed copy before
-    the split, 60-62 s; `pd.read_parquet(...).to_numpy(np.float32)`, 70-104 s;
-    pyarrow's columns written into a row-major float32 matrix one column at a time
-    (every 20th element: the former script), 65-87 s."""
+    Four straightforward ways of reading and splitting were tried (issue 22; 1M x 20
+    float64 rows, fresh processes, a 2-core machine at load 15-30; CPU seconds of read
+    + split): pyarrow's columns into a float32 array of one row per column (each copy
+    contiguous) with the split gathering rows from its transpose, 2.26 s, kept; the
+    former script's columns written into a row-major matrix one strided column at a
+    time, 2.08-2.29 s (a tie); the same with an explicit transposed copy, 2.58 s;
+    `pd.read_parquet(...).to_numpy(np.float32)`, 2.73 s. docs/performance-small-runs.md."""
     anon = AnonPeak()
     start = time.perf_counter()
     import numpy as np
@@ -695,6 +698,14 @@ def bench_seed(args: argparse.Namespace) -> list[dict[str, Any]]:
         row("seed", "  reference: Lightning defaults", raw, stock,
             paired_ratio(runs, "seconds", "stock"), "seed", "s"),
     ]
+    # CPU seconds of the fit (the process's own, all threads): on a machine shared with
+    # other jobs, waiting for a core inflates wall time but not this
+    cpu_raw = median(runs["raw"], "cpu_seconds")
+    for side, label in (("project", "fit CPU time"), ("fast", "  CPU, opt-in fast"),
+                        ("bare", "  CPU, floor: bare Lightning"),
+                        ("stock", "  CPU, reference: Lightning defaults")):
+        rows.append(row("seed", label, cpu_raw, median(runs[side], "cpu_seconds"),
+                        paired_ratio(runs, "cpu_seconds", side), "seed", "s"))
     rows[0]["runs"] = runs
     return rows
 

@@ -25,6 +25,10 @@ def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
         ("seed", "opt-in: callbacks=fast logger=tensorboard_fast"),
         ("seed", "floor: bare Lightning fit"),
         ("seed", "reference: Lightning defaults"),
+        ("seed", "fit CPU time"),
+        ("seed", "CPU, opt-in fast"),
+        ("seed", "CPU, floor: bare Lightning"),
+        ("seed", "CPU, reference: Lightning defaults"),
         ("tabular", "samples/s (1 epoch)"),
         ("tabular", "training epoch only"),
         ("tabular", "training epoch, 8 steps per Lightning step"),
@@ -40,6 +44,7 @@ def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
     seed = rows[0]["runs"]
     # the same initial weights on every side (the script stops otherwise), 200 epochs each
     assert {s["epochs"] for side in seed.values() for s in side} == {200}
+    assert all(0 < s["cpu_seconds"] for side in seed.values() for s in side)
     assert "| seed " in done.stdout and "| tabular " in done.stdout
 
 

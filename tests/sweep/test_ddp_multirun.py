@@ -19,6 +19,7 @@ def test_ddp_sim_multirun_leaves_one_folder_per_job_with_synced_metrics(tmp_path
         "train.py", "-m", "experiment=two_layer", "trainer=ddp_sim", "trainer.max_epochs=3",
         "data.batch_size=8", "model.optimizer.lr=0.05,0.5", f"paths.log_dir={tmp_path}",
         "callbacks.progress_bar.refresh_rate=0",
+        timeout=600,  # 2 jobs of 2 processes; on a loaded 2-core machine imports take minutes
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["multiruns"]  # no runs/
