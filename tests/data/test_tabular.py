@@ -196,7 +196,8 @@ def test_robust_scaling_uses_the_training_median_and_quartiles():
 
 
 @pytest.mark.parametrize(("rows", "expected"), [(10, 10), (206, 32), (642, 32), (1800, 64),
-                                                (6000, 256), (32_364, 256)])
+                                                (6000, 256), (11_000, 256), (12_000, 512),
+                                                (32_364, 512), (10_000_000, 512)])
 def test_auto_batch_size_gives_about_32_steps_an_epoch_within_bounds(rows, expected):
     from fivestep.data.base import auto_batch_size
 
