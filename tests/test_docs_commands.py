@@ -94,6 +94,7 @@ def hydra_configs():
     GlobalHydra.instance().clear()
 
 
+@pytest.mark.slow  # ~45 composes: 20 s of the default tier's 45 s budget
 @pytest.mark.parametrize("where, script, rest", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_documented_command_composes(where, script, rest, hydra_configs):
     overrides = overrides_of(rest)

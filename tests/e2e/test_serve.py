@@ -222,7 +222,10 @@ def test_requests_arriving_together_share_one_batch(predictor):
     assert calls == [9, 6]  # 3 requests of 3 rows fit under 10; the 4th starts the next
     assert batches == 2 and all(len(a) == 3 for a in answers)
     expected = predictor.predict(pd.DataFrame([GOOD] * 3))["probability_yes"].tolist()
-    assert all([r["probabilities"]["yes"] for r in a] == expected for a in answers)
+    # one batch of 9 rows against predict's 3: float32 products of other shapes may
+    # round differently in the last bits, nothing more
+    for a in answers:
+        assert [r["probabilities"]["yes"] for r in a] == pytest.approx(expected, abs=1e-6)
 
 
 def test_the_token_guards_every_endpoint_but_health(predictor):

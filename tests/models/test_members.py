@@ -98,7 +98,9 @@ OPTIMIZERS = {
 }
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", [
+    pytest.param(name, marks=[] if name in ("sgd", "adam") else [pytest.mark.slow])
+    for name in OPTIMIZERS])  # sgd and adam in the default tier, the rest in the slow one
 def test_each_member_is_its_standalone_run(make_cfg, optimizer):
     # per-member settings and seeds, shuffled minibatches, stacked as one vmap
     members = [(o, 10 + k) for k, o in enumerate(OPTIMIZERS[optimizer])]
