@@ -1066,12 +1066,10 @@ def table(rows: list[dict[str, Any]]) -> str:
          ("yes" if r["ok"] else "NO") + (" (stretch too)" if r["stretch_ok"] and r["ok"] else "")]
         for r in rows
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-              for r in body]
-    return "\n".join(lines)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from panel import markdown_table
+
+    return markdown_table(head, body)
 
 
 def log(message: str) -> None:

@@ -117,6 +117,11 @@ def table(results: list[dict[str, Any]]) -> str:
     body = [[r["table"], f"{r['rows']:,}", "yes" if r["held_out"] else "", r["task"], r["metric"],
              *(f"{r[k]:.3f}" for k in ("net", "majority", "linear", "lightgbm", "sklearn_mlp")),
              f"{r['net'] - r['lightgbm']:+.3f}", f"{r['seconds']:.0f} s"] for r in results]
+    return markdown_table(head, body)
+
+
+def markdown_table(head: list[str], body: list[list[str]]) -> str:
+    """A Markdown table with padded columns (also `benchmark.py`'s)."""
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
     lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
              "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
