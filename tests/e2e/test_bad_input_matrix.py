@@ -34,7 +34,7 @@ def no_runs(logs) -> bool:
         (["model.optimizer.lr=nan"], "model.optimizer.lr=nan is not a finite number > 0"),
         (["model.optimizer.lr=-1"], "model.optimizer.lr=-1 is not a finite number > 0"),
         (["data.val_fraction=1.5"], "data.val_fraction=1.5 is not a number >= 0 and < 1"),
-        (["data.batch_size=0"], "data.batch_size=0 is not an integer > 0 or null"),
+        (["data.batch_size=0"], "data.batch_size=0 is not an integer > 0 or 'auto' or null"),
         (["+input=rows.csv"], "input is not a setting of train.py"),
         (["input=rows.csv"], "input is not a setting of train.py"),  # before Hydra composes
         (["trainer.accelerator=tpu"], "raised building lightning.pytorch.trainer"),
