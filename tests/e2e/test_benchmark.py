@@ -89,3 +89,27 @@ def test_write_table_streams_chunks_of_rows(tmp_path):
     table = pq.read_table(path)
     assert str(table.schema.field("x0").type) == "float"
     assert set(table.column("target").to_pylist()) == {0, 1}
+
+
+@pytest.mark.slow
+def test_benchmark_panel_runs_the_users_command_beside_the_baselines(tmp_path):
+    """`--cases panel` on two of its tables (scikit-learn's, no extra package), two epochs:
+    a row per table with the net, the four baselines on the same split, and the summary."""
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "--cases", "panel", "--panel-tables",
+         "wine,diabetes", "--override", "trainer.max_epochs=2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    panel = json.loads(out.with_name("panel.json").read_text())
+    assert [t["table"] for t in panel["tables"]] == ["diabetes", "wine"]  # the panel's order
+    for t in panel["tables"]:
+        assert t["metric"] == ("test/r2" if t["task"] == "regression" else "test/acc")
+        for side in ("net", "majority", "linear", "lightgbm", "sklearn_mlp"):
+            assert isinstance(t[side], float), (t["table"], side)
+        assert t["rows"] == {"wine": 178, "diabetes": 442}[t["table"]]
+        assert t["linear"] > t["majority"]  # both tables have signal a linear model finds
+    assert [line.split(" (")[0] for line in panel["summary"]] == [
+        "all", "chose the defaults", "held out"]
+    assert "| wine " in done.stdout and "median gap to LightGBM" in done.stdout
