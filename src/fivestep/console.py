@@ -21,6 +21,11 @@ _WARNINGS: list[tuple[str, str, type[Warning]]] = [
     # (during training, and through copyreg when export copies the module)
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated",
      r"(lightning\.pytorch\.utilities\._pytree|copyreg)$", FutureWarning),
+    # on any machine with SLURM's client installed (a login node, this project's CI), every
+    # local run is told to prepend `srun`; running under SLURM is a choice the docs
+    # describe (docs/scaling-out.md), not something a local run should be nagged into
+    (r"The `srun` command is available on your system but is not used",
+     r"lightning\.fabric\.plugins\.environments\.slurm$", UserWarning),
 ]
 
 # logger name -> the starts of the records it prints that say nothing to act on
