@@ -11,27 +11,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+from fivestep.checkpointing.paced_io import snapshot
 from fivestep.config.types import NonNegativeFloat
-
-_ATOMS = (int, float, str, bool, type(None))
-
-
-def _snapshot(obj: Any) -> Any:
-    """A copy of a checkpoint that later training steps cannot change: every tensor
-    copied to the CPU, every dict, list and tuple around them rebuilt (a list of plain
-    numbers in one go: this runs after every improving epoch)."""
-    cls = type(obj)
-    if cls in _ATOMS:
-        return obj
-    if isinstance(obj, Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return cls((k, _snapshot(v)) for k, v in obj.items())
-    if isinstance(obj, list | tuple) and not hasattr(obj, "_fields"):
-        if all(type(v) in _ATOMS for v in obj):
-            return cls(obj)
-        return cls(_snapshot(v) for v in obj)
-    return obj
 
 
 @dataclass
@@ -141,7 +122,7 @@ class BufferedCheckpoint(ModelCheckpoint):
         key = (*moment, held)
         if shared.moment != key or shared.checkpoint is None:
             checkpoint = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
-            shared.moment, shared.checkpoint = key, _snapshot(checkpoint) if held else checkpoint
+            shared.moment, shared.checkpoint = key, snapshot(checkpoint) if held else checkpoint
         return shared.checkpoint
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
