@@ -23,7 +23,9 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -154,53 +156,54 @@ def predict(cfg: DictConfig) -> Path:
     features = restored.datamodule.input_columns
     chunk_size = int(cfg.get("chunk_size") or 10_000)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     rows = 0
-    try:
-        with os.fdopen(fd, "w", newline="") as f, warnings.catch_warnings():
-            warnings.simplefilter("once")  # "ignoring columns ..." once, not per chunk
-            for chunk in read_chunks(source, chunk_size):
-                absent = [c for c in features if c not in chunk.columns]
-                if absent:
-                    raise UserError(
-                        f"input={str(source)!r} lacks feature columns the model was trained "
-                        f"on: {', '.join(map(str, absent))}; it needs all of "
-                        f"{', '.join(map(str, features))}"
-                    )
-                if id_column and id_column not in chunk.columns:
-                    raise UserError(
-                        f"id_column={id_column!r} is not a column of {str(source)!r}; the "
-                        f"columns are {', '.join(map(str, chunk.columns))}"
-                    )
-                header = f.tell() == 0
-                predict_frame(restored, chunk, id_column).to_csv(f, header=header, index=False)
-                rows += len(chunk)
-            if f.tell() == 0:  # no rows at all: still write the header
-                empty = pd.DataFrame(columns=[*filter(None, [id_column]), *features])
-                predict_frame(restored, empty, id_column).to_csv(f, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_csv(target) as f, warnings.catch_warnings():
+        warnings.simplefilter("once")  # "ignoring columns ..." once, not per chunk
+        for chunk in read_chunks(source, chunk_size):
+            absent = [c for c in features if c not in chunk.columns]
+            if absent:
+                raise UserError(
+                    f"input={str(source)!r} lacks feature columns the model was trained "
+                    f"on: {', '.join(map(str, absent))}; it needs all of "
+                    f"{', '.join(map(str, features))}"
+                )
+            if id_column and id_column not in chunk.columns:
+                raise UserError(
+                    f"id_column={id_column!r} is not a column of {str(source)!r}; the "
+                    f"columns are {', '.join(map(str, chunk.columns))}"
+                )
+            header = f.tell() == 0
+            predict_frame(restored, chunk, id_column).to_csv(f, header=header, index=False)
+            rows += len(chunk)
+        if f.tell() == 0:  # no rows at all: still write the header
+            empty = pd.DataFrame(columns=[*filter(None, [id_column]), *features])
+            predict_frame(restored, empty, id_column).to_csv(f, index=False)
     log.info("Wrote %d predictions to %s", rows, target)
     return target
 
 
 def _predict_array(restored: Restored, source: Path, target: Path, chunk_size: int) -> Path:
     """`predict` for a `.npy` input: the same atomic CSV, with a `row` column first."""
+    rows = 0
+    with _atomic_csv(target) as f:
+        for x in read_array(source, tuple(restored.datamodule.input_shape), chunk_size):
+            out = pd.DataFrame({"row": np.arange(rows, rows + len(x))})
+            prediction_columns(restored, x, out).to_csv(f, header=rows == 0, index=False)
+            rows += len(x)
+    log.info("Wrote %d predictions to %s", rows, target)
+    return target
+
+
+@contextmanager
+def _atomic_csv(target: Path) -> Iterator[TextIO]:
+    """A text file that becomes `target` only when the block completes: written beside
+    it under a temporary name, renamed over it at the end, removed on any error."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    rows = 0
     try:
         with os.fdopen(fd, "w", newline="") as f:
-            for x in read_array(source, tuple(restored.datamodule.input_shape), chunk_size):
-                out = pd.DataFrame({"row": np.arange(rows, rows + len(x))})
-                prediction_columns(restored, x, out).to_csv(f, header=rows == 0, index=False)
-                rows += len(x)
+            yield f
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    log.info("Wrote %d predictions to %s", rows, target)
-    return target
