@@ -29,8 +29,10 @@ def test_the_recipe_sizes_its_embedding_from_the_data(make_cfg):
     model_cfg = sized_from_data(cfg.model, datamodule.shape())
     assert model_cfg.net.numeric == datamodule.n_numeric == 3  # numbers first, then one-hot
     assert model_cfg.net.in_features == datamodule.n_features > 3
+    assert model_cfg.net.ensemble == 8  # a small table: eight members (auto_ensemble)
     model = build(model_cfg)
     assert model.net.embedding.frequencies.shape[0] == 3
+    assert model.net.scale.shape[0] == model.net.head_weight.shape[0] == 8
 
 
 def test_every_key_of_the_recipe_stays_overridable(make_cfg):

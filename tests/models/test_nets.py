@@ -79,3 +79,27 @@ def test_tabular_mlp_refuses_more_numeric_columns_than_inputs():
         TabularMLP(5, 1, numeric=6)
     with pytest.raises(UserError, match=r"model.net.embedding='spline'"):
         TabularMLP(5, 1, embedding="spline")
+
+
+def test_tabular_mlp_ensemble_trains_k_members_and_evaluates_their_mean():
+    from fivestep.models.nets import TabularMLP
+
+    torch.manual_seed(0)
+    net = TabularMLP(5, 3, hidden=[8, 8], numeric=2, dropout=0.0, ensemble=4)
+    x = torch.randn(6, 5)
+    members = net(x)  # training: one prediction per member
+    assert members.shape == (6, 4, 3)
+    assert net.scale.shape == (4, 2 * 8 + 3) and set(net.scale.unique().tolist()) <= {-1.0, 1.0}
+    assert not torch.allclose(members[:, 0], members[:, 1])  # members differ
+    net.eval()
+    assert torch.allclose(net(x), members.mean(dim=1), atol=1e-6)  # evaluation: their mean
+    one = TabularMLP(5, 3, hidden=[8], ensemble=1)
+    assert one(x).shape == (6, 3) and not hasattr(one, "scale")
+
+
+@pytest.mark.parametrize(("rows", "members"), [(None, 1), (265, 8), (2_600, 8), (4_000, 4),
+                                               (6_000, 2), (32_000, 1), (10**7, 1)])
+def test_auto_ensemble_gives_small_tables_more_members(rows, members):
+    from fivestep.models.nets import auto_ensemble
+
+    assert auto_ensemble(rows) == members

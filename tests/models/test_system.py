@@ -310,3 +310,24 @@ def test_regression_metrics_are_in_the_targets_units():
     assert metrics["val/mae"] == pytest.approx(mean_absolute_error(truth, predicted), rel=1e-4)
     assert metrics["val/mse"] == pytest.approx(mean_squared_error(truth, predicted), rel=1e-4)
     assert metrics["val/mae"] > 1000  # dollars, not standard deviations
+
+
+def test_an_ensemble_nets_loss_is_its_members_mean_loss():
+    """`TabularMLP(ensemble=k)` returns `(batch, k, out)` in training: the system's loss
+    is the mean over members of each member's loss on every row (each learns alone);
+    in evaluation the net returns the members' mean and the loss is the mean's."""
+
+    from fivestep.models.nets import TabularMLP
+
+    torch.manual_seed(0)
+    net = TabularMLP(4, 3, hidden=[8], dropout=0.0, ensemble=5)
+    system = System(net=net, optimizer=partial(torch.optim.AdamW, lr=1e-3), task="multiclass",
+                    num_classes=3, loss="cross_entropy")
+    x, y = torch.randn(7, 4), torch.randint(0, 3, (7,))
+    loss, _, _ = system._loss((x, y))
+    out = net(x)
+    each = [F.cross_entropy(out[:, k], y) for k in range(5)]
+    assert loss.item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-6)
+    net.eval()
+    loss, _, _ = system._loss((x, y))
+    assert loss.item() == pytest.approx(F.cross_entropy(out.mean(dim=1), y).item(), rel=1e-6)

@@ -18,6 +18,7 @@ Filled keys (each only where the model config has it):
 | `model.net.out_features`| 1 for binary and regression, K for K classes   |
 | `model.net.numeric`     | `datamodule.n_numeric` (tables; None elsewhere) |
 | `model.loss` (if `auto`)| the task's usual loss: bce, cross_entropy, mse |
+| `model.net.ensemble`    | if `auto`: a `TabularMLP`'s members, from the training rows |
 
 So the saved config, and the hyperparameters logged, name the loss actually used.
 """
@@ -29,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from fivestep.data.base import DataShape
 from fivestep.errors import UserError
 from fivestep.models.losses import DEFAULTS
+from fivestep.models.nets import auto_ensemble
 from fivestep.models.task import out_features
 
 
@@ -57,6 +59,9 @@ def sized_from_data(model_cfg: DictConfig, data: DataShape) -> DictConfig:
                 f"width), but this data's x is a table ({', '.join(map(str, ('rows', *shape)))}); "
                 "pick a net for tables (model/net=mlp) or data with images (data=digits)"
             )
+    if isinstance(net, DictConfig) and net.get("ensemble") == "auto":
+        with open_dict(net):
+            net.ensemble = auto_ensemble(data.train_rows)
     if model_cfg.get("loss") == "auto":
         with open_dict(model_cfg):
             model_cfg.loss = DEFAULTS.get(data.task, "auto")

@@ -5,7 +5,7 @@ What the rest of the project reads of a DataModule, and nothing more:
 | who              | reads                                                                |
 |------------------|----------------------------------------------------------------------|
 | `train()`        | `shape()` -> `DataShape(task, num_classes, n_features, input_shape,` |
-|                  | `n_numeric)`;                                                        |
+|                  | `n_numeric, train_rows)`;                                            |
 |                  | two rows of `splits["train"]` (a dry forward of the net)             |
 | Lightning        | `setup`, the `*_dataloader`s, `state_dict` / `load_state_dict`       |
 | figure callbacks | `splits` (`"val"`, else `"all"`), `label_names`                      |
@@ -62,6 +62,7 @@ class DataShape(NamedTuple):
     n_features: int
     input_shape: tuple[int, ...] | None = None
     n_numeric: int | None = None  # leading numeric columns of `x` (tables); None = unknown
+    train_rows: int | None = None  # rows in the training split; None = unknown
 
 
 class InGraph(NamedTuple):
@@ -198,7 +199,7 @@ class InMemoryDataModule(L.LightningDataModule):
         """The data's task and sizes; reads the data if it has not been read yet."""
         self._ensure_loaded()
         return DataShape(self.task, self.num_classes, self.n_features,
-                         tuple(self.input_shape), self.n_numeric)
+                         tuple(self.input_shape), self.n_numeric, len(self.splits["train"][0]))
 
     def setup(self, stage: str | None = None) -> None:
         self._ensure_loaded()

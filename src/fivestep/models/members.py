@@ -55,7 +55,7 @@ from torch.func import functional_call, vmap
 from fivestep.errors import UserError
 from fivestep.models.metrics import best_trackers
 from fivestep.models.system import System
-from fivestep.models.task import predictions, squeeze_output
+from fivestep.models.task import loss_inputs, predictions
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +160,8 @@ class Members(L.LightningModule):
 
     def _member_loss(self, k: int, output: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Member `k`'s loss as its `System` computes it; returns `(loss, y as taken)`."""
-        system = self.members[k]
-        output = squeeze_output(output, self.task)
-        y = y.long() if self.task == "multiclass" else y.to(output.dtype)
-        return system.loss_fn(output, y), output
+        output, y = loss_inputs(output, y, self.task)
+        return self.members[k].loss_fn(output, y), output
 
     # ---------------------------------------------------------------- training
 

@@ -2,6 +2,8 @@
 the LightningModule that trains them owns the loss, the activation of the output and
 the metrics. No Lightning import here, so a net can be used in any PyTorch code."""
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -163,6 +165,17 @@ class PeriodicEmbedding(nn.Module):
         return torch.relu(out).flatten(1)
 
 
+def auto_ensemble(rows: int | None, budget: int = 16384, largest: int = 8) -> int:
+    """`model.net.ensemble=auto`: how many members a `TabularMLP` trains, from the
+    training rows: the power of two nearest `budget / rows`, within `[1, largest]`.
+    Small tables, where one net's result swings with its seed and the split, get 8
+    members; the cost is the members' forward and backward, so from about 23,000 rows
+    on a table trains one net."""
+    if not rows:
+        return 1
+    return int(max(1, min(largest, 2 ** round(math.log2(budget / rows)))))
+
+
 class TabularMLP(nn.Module):
     """The default net for tables: the inputs softly clipped, then an MLP.
 
@@ -186,6 +199,13 @@ class TabularMLP(nn.Module):
         numeric: how many leading input columns are numbers (the rest, one-hot
             columns, skip the embedding); filled in from the data; None = all.
         embedding_dim: width of each embedded number.
+        ensemble: k > 1 = k members share the MLP's hidden layers, each with its own
+            multiplicative scaling of the MLP's inputs (initialized with random signs)
+            and its own output layer (TabM-mini, Gorishniy et al., ICLR 2025). In
+            training the output is `(batch, k, out_features)`, one prediction per member,
+            and the system's loss is the members' mean loss, each member learning on
+            its own; in evaluation (metrics, `predict.py`, exports) it is the members'
+            mean `(batch, out_features)`. 1 = a plain MLP.
     """
 
     def __init__(
@@ -199,6 +219,7 @@ class TabularMLP(nn.Module):
         embedding: str = "periodic",
         numeric: NonNegativeInt | None = None,
         embedding_dim: PositiveInt = 8,
+        ensemble: PositiveInt = 1,
     ) -> None:
         super().__init__()
         if embedding not in ("periodic", "none"):
@@ -212,15 +233,31 @@ class TabularMLP(nn.Module):
         self.embedding = (PeriodicEmbedding(self.numeric, dim=embedding_dim)
                           if self.numeric else None)
         width = in_features + self.numeric * (embedding_dim - 1)
-        self.mlp = MLP(width, hidden, out_features, activation, dropout)
+        self.ensemble = ensemble
+        if ensemble == 1:
+            self.mlp = MLP(width, hidden, out_features, activation, dropout)
+            return
+        body = MLP(width, hidden, out_features, activation, dropout).layers
+        self.mlp = nn.Sequential(*list(body)[:-1])  # the shared hidden layers
+        last = body[-1].in_features  # each member's output layer, as nn.Linear draws one
+        self.scale = nn.Parameter(torch.randint(0, 2, (ensemble, width)).float() * 2 - 1)
+        self.head_weight = nn.Parameter(
+            torch.empty(ensemble, last, out_features).uniform_(-last**-0.5, last**-0.5))
+        self.head_bias = nn.Parameter(
+            torch.empty(ensemble, out_features).uniform_(-last**-0.5, last**-0.5))
 
     def forward(self, x: Tensor) -> Tensor:
-        """`x: (batch, in_features)` -> `(batch, out_features)`."""
+        """`x: (batch, in_features)` -> `(batch, out_features)`; with `ensemble=k` in
+        training, `(batch, k, out_features)`."""
         if self.clip is not None:
             x = x * torch.rsqrt(1 + (x / self.clip) ** 2)
         if self.embedding is not None:
             x = torch.cat([self.embedding(x[:, : self.numeric]), x[:, self.numeric :]], dim=1)
-        return self.mlp(x)
+        if self.ensemble == 1:
+            return self.mlp(x)
+        hidden = self.mlp(x.unsqueeze(1) * self.scale)  # (batch, k, hidden)
+        out = torch.einsum("bkh,kho->bko", hidden, self.head_weight) + self.head_bias
+        return out if self.training else out.mean(dim=1)
 
 
 class SmallCNN(nn.Module):

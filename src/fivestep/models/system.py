@@ -17,7 +17,7 @@ from fivestep.config.types import ClassCount, PositiveInt
 from fivestep.errors import UserError
 from fivestep.models.losses import build_loss
 from fivestep.models.metrics import MetricFactories, best_trackers, build_metrics, logged_names
-from fivestep.models.task import Task, predictions, squeeze_output
+from fivestep.models.task import Task, loss_inputs, predictions
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler | ReduceLROnPlateau]
@@ -109,15 +109,11 @@ class System(L.LightningModule):
         """`x: (batch, features)` -> the net's raw output `(batch, 1)` or `(batch, K)`."""
         return self.net(x)
 
-    def _output(self, x: Tensor) -> Tensor:
-        """The net's output as the loss takes it: `(batch,)`, or `(batch, K)` logits."""
-        return squeeze_output(self.net(x), self.task)
-
     def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Forward and loss; returns `(loss, output, y as the loss took it)`."""
+        """Forward and loss; returns `(loss, output, y as the loss took it)`: the output
+        `(batch,)`, or `(batch, K)` logits, as the loss takes it."""
         x, y = batch
-        output = self._output(x)
-        y = y.long() if self.task == "multiclass" else y.to(output.dtype)
+        output, y = loss_inputs(self.net(x), y, self.task)
         return self.loss_fn(output, y), output, y
 
     def _step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:

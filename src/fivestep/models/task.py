@@ -30,6 +30,20 @@ def squeeze_output(output: Tensor, task: Task) -> Tensor:
     return output if task == "multiclass" else output.reshape(output.shape[0])
 
 
+def loss_inputs(output: Tensor, y: Tensor, task: Task) -> tuple[Tensor, Tensor]:
+    """A net's raw output and the targets `y: (batch,)` as the task's loss takes them:
+    `(batch,)` (or `(batch, K)` logits) and `y` as long class indices or float values.
+
+    A net that trains several members on the same rows returns `(batch, k, out)` in
+    training (`TabularMLP(ensemble=k)`): each member's row is then a row of its own,
+    `y` repeated for each, so a mean loss is the members' mean loss."""
+    if output.dim() == 3:
+        y = y.repeat_interleave(output.shape[1], dim=0)
+        output = output.flatten(0, 1)
+    output = squeeze_output(output, task)
+    return output, (y.long() if task == "multiclass" else y.to(output.dtype))
+
+
 def predictions(output: Tensor, task: Task) -> Tensor:
     """A net's raw output `(batch, 1)` / `(batch, K)` (or already squeezed) -> binary
     `(batch,)` probability of class 1, multi-class `(batch, K)` probabilities,
