@@ -3,6 +3,7 @@ the LightningModule that trains them owns the loss, the activation of the output
 the metrics. No Lightning import here, so a net can be used in any PyTorch code."""
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -205,7 +206,8 @@ class TabularMLP(nn.Module):
             training the output is `(batch, k, out_features)`, one prediction per member,
             and the system's loss is the members' mean loss, each member learning on
             its own; in evaluation (metrics, `predict.py`, exports) it is the members'
-            mean `(batch, out_features)`. 1 = a plain MLP.
+            mean `(batch, out_features)`. 1 = a plain MLP; "auto" (in the config) =
+            `auto_ensemble` of the training rows.
     """
 
     def __init__(
@@ -219,9 +221,12 @@ class TabularMLP(nn.Module):
         embedding: str = "periodic",
         numeric: NonNegativeInt | None = None,
         embedding_dim: PositiveInt = 8,
-        ensemble: PositiveInt = 1,
+        ensemble: PositiveInt | Literal["auto"] = 1,
     ) -> None:
         super().__init__()
+        if ensemble == "auto":  # sized_from_data fills it in before the net is built
+            raise UserError("model.net.ensemble=auto is sized from the training rows; "
+                            "build the net with train.py, or set model.net.ensemble=8")
         if embedding not in ("periodic", "none"):
             raise UserError(f"model.net.embedding={embedding!r}: use periodic or none")
         numeric = in_features if numeric is None else numeric
