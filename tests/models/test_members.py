@@ -78,6 +78,8 @@ def _assert_members_equal_standalone(make_cfg, members, atol: float = 1e-5) -> M
     return model
 
 
+ADAMW = ["model/optimizer=adam", "model.optimizer._target_=torch.optim.AdamW",
+         "model.optimizer.weight_decay=0.05"]
 OPTIMIZERS = {
     "sgd": [[], ["model.optimizer.lr=0.05"], ["model.optimizer.lr=0.2",
                                                "model.optimizer.weight_decay=0.01"]],
@@ -92,15 +94,29 @@ OPTIMIZERS = {
                "model.optimizer.lr=0.01", "model.optimizer.weight_decay=0.05"],
               ["model/optimizer=adam", "model.optimizer._target_=torch.optim.AdamW",
                "model.optimizer.lr=0.02", "model.optimizer.weight_decay=0.5"]],
+    # each member its own schedule (cosine to 0 over the 3 epochs, step, plateau), AdamW
+    "adamw_schedulers": [
+        [*ADAMW, "model.optimizer.lr=0.01", "model/scheduler=cosine",
+         f"trainer.max_epochs={EPOCHS}"],
+        [*ADAMW, "model.optimizer.lr=0.02", "model/scheduler=cosine",
+         "model.scheduler.T_max=5", "model.scheduler.eta_min=0.001"],
+        [*ADAMW, "model/scheduler=step", "model.scheduler.step_size=1",
+         "model.scheduler.gamma=0.3"],
+        [*ADAMW, "model.optimizer.lr=0.05", "model/scheduler=plateau",
+         "model.scheduler.patience=0", "model.scheduler.factor=0.1"],
+    ],
     "rmsprop": [["model/optimizer=rmsprop", "model.optimizer.lr=0.005"],
                 ["model/optimizer=rmsprop", "model.optimizer.momentum=0.5",
                  "model.optimizer.alpha=0.9"]],
 }
 
 
+DEFAULT_TIER = ("sgd", "adam", "adamw_schedulers")  # the rest in the slow tier
+
+
 @pytest.mark.parametrize("optimizer", [
-    pytest.param(name, marks=[] if name in ("sgd", "adam") else [pytest.mark.slow])
-    for name in OPTIMIZERS])  # sgd and adam in the default tier, the rest in the slow one
+    pytest.param(name, marks=[] if name in DEFAULT_TIER else [pytest.mark.slow])
+    for name in OPTIMIZERS])
 def test_each_member_is_its_standalone_run(make_cfg, optimizer):
     # per-member settings and seeds, shuffled minibatches, stacked as one vmap
     members = [(o, 10 + k) for k, o in enumerate(OPTIMIZERS[optimizer])]
@@ -159,7 +175,6 @@ def test_what_cannot_train_together_is_refused(make_cfg):
     for overrides, words in [
         (["model/optimizer=lbfgs"], "lbfgs"),
         (["model.step_batch_size=8"], "step_batch_size"),
-        (["model/scheduler=step"], "schedulers"),
     ]:
         other, _, _ = _system(make_cfg, overrides, 1)
         with pytest.raises(UserError, match=words):
