@@ -3,6 +3,7 @@
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 
 from fivestep.config.instantiate import build
 from fivestep.config.sizes import sized_from_data
@@ -188,3 +189,36 @@ def test_stack_groups_by_shape():
     nets = [torch.nn.Linear(3, 2), torch.nn.Linear(3, 4), torch.nn.Linear(3, 2),
             torch.nn.Sequential(torch.nn.Linear(3, 2))]
     assert stack_groups(nets) == [[0, 2], [1], [3]]
+
+
+def test_early_stopping_stops_each_member_at_its_standalone_epoch(make_cfg):
+    # improving by more than 0.001 a validation: lr 0.001 stops after 2 epochs, lr 1.0
+    # oscillates and stops a few epochs later, lr 0.1 goes on to the end
+    members = [(["model.optimizer.lr=0.001"], 0), (["model.optimizer.lr=1.0"], 1),
+               (["model.optimizer.lr=0.1"], 2)]
+
+    def stopping() -> EarlyStopping:
+        return EarlyStopping(monitor="val/loss", mode="min", patience=1, min_delta=0.001)
+
+    def trainer(*callbacks: L.Callback) -> L.Trainer:
+        return L.Trainer(accelerator="cpu", max_epochs=8, callbacks=[stopping(), *callbacks],
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0)
+
+    built = [_system(make_cfg, overrides, seed) for overrides, seed in members]
+    model = Members([m for m, _, _ in built], [s for _, s in members], [s for _, _, s in built])
+    trainer().fit(model, datamodule=built[0][1])
+    epochs = []
+    for k, (overrides, seed) in enumerate(members):
+        alone, datamodule, _ = _system(make_cfg, overrides, seed)
+        record = Record()
+        trainer(record).fit(alone, datamodule=datamodule)
+        epochs.append(len(record.values["val/loss"]))
+        for key in ("train/loss", "val/loss"):
+            assert model.history[k][key] == pytest.approx(record.values[key], abs=1e-5), (k, key)
+        for name, value in alone.net.state_dict().items():
+            torch.testing.assert_close(model.members[k].net.state_dict()[name], value,
+                                       rtol=0, atol=1e-5)
+    assert len(set(epochs)) > 1  # the members stopped at different epochs
+    assert model.stopped.tolist() == [n < 8 for n in epochs]
+    assert not model.failed.any()

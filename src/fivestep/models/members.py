@@ -56,12 +56,14 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from fivestep.errors import UserError
+from fivestep.models.member_early_stopping import MemberEarlyStopping
 from fivestep.models.metrics import best_trackers
 from fivestep.models.system import System
 from fivestep.models.task import predictions, squeeze_output
@@ -109,6 +111,8 @@ class Members(L.LightningModule):
                      (rng_states[k] if rng_states is not None else torch.get_rng_state())
                      for k, s in enumerate(systems)]
         self.register_buffer("failed", torch.zeros(len(systems), dtype=torch.bool))
+        # stopped early (MemberEarlyStopping): not updated again, still in the ensemble
+        self.register_buffer("stopped", torch.zeros(len(systems), dtype=torch.bool))
         self.val_metrics = first.val_metrics.clone()  # the ensemble's (mean prediction)
         self.test_metrics = first.test_metrics.clone()
         # the ensemble's best of each metric with a direction, as a System keeps its own
@@ -180,7 +184,12 @@ class Members(L.LightningModule):
             torch.set_rng_state(outer)
 
     def _active(self) -> list[int]:
+        """The members that have not failed: the ensemble's."""
         return [k for k, bad in enumerate(self.failed.tolist()) if not bad]
+
+    def training_members(self) -> list[int]:
+        """The members still trained: neither failed nor stopped early."""
+        return [k for k, done in enumerate((self.failed | self.stopped).tolist()) if not done]
 
     def forward(self, x: Tensor) -> Tensor:
         """`x: (batch, features)` -> the ensemble's output as a net's (logit of the mean
@@ -226,7 +235,7 @@ class Members(L.LightningModule):
         if not bool(finite.all()):
             for k in (~finite & ~self.failed).nonzero().flatten().tolist():
                 self._fail(k, f"its training loss is {values[k].item():g}")
-        running = self._active()
+        running = self.training_members()
         active = [k for k in running if here[k]]
         optimizer = self.optimizers()
         optimizer.zero_grad()
@@ -251,7 +260,7 @@ class Members(L.LightningModule):
             self._train_sum.zero_()
             self._train_rows.zero_()
         if not running:
-            log.error("Every member has failed; stopping.")
+            log.error("Every member has failed or stopped; stopping.")
             self.trainer.should_stop = True
 
     def _check_weights(self, active: list[int]) -> None:
@@ -273,11 +282,24 @@ class Members(L.LightningModule):
         self.stop_member(k, f"failed at step {step}: {why}")
 
     def stop_member(self, k: int, why: str, status: str = "failed") -> None:
-        """Stop member `k` for good (failed, or pruned by a sweep); the others go on."""
-        self.failed[k] = True
-        self.status[k] = (status, why)
+        """Stop member `k` for good (failed, or pruned by a sweep); the others go on.
+        `status="stopped"` (early stopping): it is not updated again but stays a complete
+        member, in the ensemble, with its best state."""
+        if status == "stopped":
+            self.stopped[k] = True
+        else:
+            self.failed[k] = True
+            self.status[k] = (status, why)
         log.log(logging.ERROR if status == "failed" else logging.INFO,
                 "Member %d %s; it stops, the others go on.", k, why)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Each `EarlyStopping` of the trainer acts per member (`MemberEarlyStopping`,
+        which Lightning puts in its place)."""
+        if self._trainer is None:
+            return []
+        return [MemberEarlyStopping.like(cb) for cb in self.trainer.callbacks
+                if isinstance(cb, EarlyStopping) and not isinstance(cb, MemberEarlyStopping)]
 
     def configure_optimizers(self) -> Any:
         built = [s.optimizer_factory(s.parameters()) for s in self.members]
@@ -307,8 +329,9 @@ class Members(L.LightningModule):
         """Step each training member's scheduler once per epoch, after validation, where
         Lightning steps a standalone run's (`ReduceLROnPlateau` on the member's own
         `val/loss`). A member that has stopped or failed keeps its last lr."""
+        training = self.training_members()
         for k, scheduler in enumerate(self._schedulers):
-            if scheduler is None or self.failed[k]:
+            if scheduler is None or k not in training:
                 continue
             with warnings.catch_warnings():
                 # the member's own optimizer object never steps (the one optimizer holding
@@ -399,8 +422,9 @@ class Members(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         logged = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:
+            training = self.training_members()
             for k, system in enumerate(self.members):
-                if self.failed[k]:
+                if k not in training:
                     continue
                 for name, best in system.val_best.items():
                     best.update(self.history[k][f"val/{name}"][-1])
@@ -432,8 +456,11 @@ class Members(L.LightningModule):
     # ---------------------------------------------------------------- per member
 
     def _record(self, key: str, values: Tensor) -> None:
+        """Append member `k`'s value of `key`; a member that has failed or stopped keeps
+        its history as it was then (new keys, such as the test metrics, are added)."""
+        training = self.training_members()
         for k, value in enumerate(values.tolist()):
-            if not self.failed[k] or key not in self.history[k]:
+            if k in training or key not in self.history[k]:
                 self.history[k].setdefault(key, []).append(float(value))
 
     def _mean_of_active(self, values: Tensor) -> Tensor:

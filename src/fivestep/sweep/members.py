@@ -25,6 +25,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from omegaconf import DictConfig, OmegaConf
 
 from fivestep.checkpointing.run_state import KEY, plain_config
@@ -100,7 +101,8 @@ def train_trials(
     model = Members(systems, [cfg.get("seed") for cfg in cfgs], states, own_batches=own_data)
     datamodule = MemberData(datamodules) if own_data else datamodules[-1]
     monitor = cfgs[0].get("optimized_metric")
-    callbacks = [MemberPruning(trials, monitor)] if trials and monitor else []
+    callbacks = [*early_stopping(cfgs[0]),
+                 *([MemberPruning(trials, monitor)] if trials and monitor else [])]
     trainer: L.Trainer = build(
         cfgs[0].trainer, callbacks=callbacks, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
@@ -125,6 +127,16 @@ def train_trials(
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         results.append({"status": status, "metrics": metrics, "why": why})
     return results
+
+
+def early_stopping(cfg: DictConfig) -> list[EarlyStopping]:
+    """The config's `EarlyStopping` callbacks (the tabular recipe's
+    `callbacks.early_stopping`), which `Members` applies per member; the config's other
+    callbacks (checkpoints, figures) a member run does not use."""
+    nodes = (cfg.get("callbacks") or {}).values()
+    built = [build(node) for node in nodes
+             if isinstance(node, DictConfig) and "EarlyStopping" in str(node.get("_target_"))]
+    return [cb for cb in built if isinstance(cb, EarlyStopping)]
 
 
 def _write_checkpoint(model: Members, k: int, cfg: DictConfig, datamodule: Any,
