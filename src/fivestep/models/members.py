@@ -25,6 +25,9 @@ kept as a submodule; `Members` only adds what training them together needs:
   leaves the sum and its gradients are set to None, which every torch optimizer skips.
   A member whose weights turn non-finite after a step is marked failed likewise. The
   others go on; the run stops when every member has failed.
+- **Early stopping per member.** The trainer's `EarlyStopping` callbacks are replaced
+  by `MemberEarlyStopping`s with their settings (`configure_callbacks`): a member that
+  stops early is not updated again but stays in the ensemble (`stopped`, not `failed`).
 - **Per-member results.** `history[k]` holds member `k`'s per-epoch values under the
   keys a standalone run logs (`train/loss`, `val/loss`, `val/acc`, ..., `val/acc_best`),
   `best_state(k)` its weights at its lowest `val/loss` (the epoch a standalone run's

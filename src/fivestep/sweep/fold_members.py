@@ -16,7 +16,8 @@ sample standard deviations (`val/acc_std`), which `train()` returns: an Optuna s
 over `data.fold=members` runs scores each trial by its folds' mean.
 
 What a fold job does and a fold member does not (`fivestep.sweep.members`): callbacks
-of the config (early stopping included), loggers, `last.ckpt`, table baselines.
+of the config other than early stopping (which acts per fold), loggers, `last.ckpt`,
+table baselines.
 """
 
 import copy
