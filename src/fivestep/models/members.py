@@ -410,7 +410,8 @@ class Members(L.LightningModule):
         logged[f"{split}/loss"] = self._mean_of_active(losses)
         for key in per_member[0]:
             values = torch.stack([per_member[k][key] for k in active]).float()
-            logged[f"{key}_members_mean"] = values.mean()
+            if not self.own_batches:  # with own batches, `key` itself is the members' mean
+                logged[f"{key}_members_mean"] = values.mean()
             logged[f"{key}_members_std"] = values.std(unbiased=False)
         sanity = self._trainer is not None and self.trainer.sanity_checking
         if not sanity:
