@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from fivestep.checkpointing.reading import load_checkpoint
 from fivestep.errors import UserError
 from fivestep.sweep.fold_members import fold_configs
+from fivestep.sweep.members import train_trials
 from fivestep.sweep.summary import spread
 
 from ..cli import run_cli
@@ -63,3 +64,9 @@ def test_fold_configs_and_what_they_refuse(tmp_path):
                           ({"model": {"members": 3}}, "model.members")]:
         with pytest.raises(UserError, match=words):
             fold_configs(OmegaConf.merge(cfg, change))
+
+
+def test_fold_members_cannot_be_sweep_members_too(make_cfg):
+    cfg = make_cfg("experiment=breast_cancer", "data.folds=3", "data.fold=members")
+    with pytest.raises(UserError, match="hydra.sweeper.members=false"):
+        train_trials([cfg])

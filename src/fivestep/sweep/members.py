@@ -88,6 +88,9 @@ def train_trials(
     the others (`fivestep.data.member_data.MemberData`); only the `trainer` configs must
     then be equal."""
     cfgs = [cfg.copy() for cfg in cfgs]
+    if any((cfg.get("data") or {}).get("fold") == "members" for cfg in cfgs):
+        raise UserError("data.fold=members trains a run's folds as members; its trials cannot "
+                        "be members too: set hydra.sweeper.members=false")
     _refuse_unshared(cfgs, ("trainer",) if own_data else SHARED)
     systems, states, datamodules = [], [], []
     for cfg in cfgs:
