@@ -228,3 +228,30 @@ def test_early_stopping_stops_each_member_at_its_standalone_epoch(make_cfg):
     assert len(set(epochs)) > 1  # the members stopped at different epochs
     assert model.stopped.tolist() == [n < 8 for n in epochs]
     assert not model.failed.any()
+
+
+@pytest.mark.slow  # three fits
+def test_member_schedules_go_on_after_a_resume(make_cfg, tmp_path):
+    # each member's cosine schedule is saved with the run and restored on resume, and
+    # still sets its own member's lr after Lightning restores the optimizer's groups
+    members = OPTIMIZERS["adamw_cosine"]
+
+    def fresh() -> tuple[Members, object]:
+        built = [_system(make_cfg, overrides, 20 + k) for k, overrides in enumerate(members)]
+        return Members([m for m, _, _ in built]), built[0][1]
+
+    whole, datamodule = fresh()
+    _trainer().fit(whole, datamodule=datamodule)
+    first, datamodule = fresh()
+    part = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False,
+                     num_sanity_val_steps=0)
+    part.fit(first, datamodule=datamodule)
+    part.save_checkpoint(tmp_path / "one_epoch.ckpt")
+    resumed, datamodule = fresh()
+    _trainer().fit(resumed, datamodule=datamodule, ckpt_path=tmp_path / "one_epoch.ckpt")
+    for k in range(len(members)):
+        assert resumed._schedulers[k].last_epoch == whole._schedulers[k].last_epoch == EPOCHS
+        for name, value in whole.members[k].net.state_dict().items():
+            torch.testing.assert_close(resumed.members[k].net.state_dict()[name], value,
+                                       rtol=0, atol=1e-6)

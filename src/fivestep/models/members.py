@@ -126,6 +126,8 @@ class Members(L.LightningModule):
         self._best_loss = [float("inf")] * len(systems)
         self._best_state: list[dict[str, Tensor] | None] = [None] * len(systems)
         self._schedulers: list[Any] = [None] * len(systems)  # built in configure_optimizers
+        self._member_optimizers: list[torch.optim.Optimizer] = []
+        self._one_optimizer: torch.optim.Optimizer | None = None
         self._scheduler_states: list[dict[str, Any] | None] | None = None
         self.own_batches = own_batches
         self._train_sum: Tensor | None = None  # per member: loss x rows, and rows
@@ -312,14 +314,13 @@ class Members(L.LightningModule):
             raise UserError(f"members use different optimizers ({', '.join(names)}); train "
                             "members of one optimizer class together, the others in runs of "
                             "their own")
-        # the members' own group dicts, not copies: torch's optimizer keeps the dicts it
-        # is given, so each member's scheduler (built on its own optimizer) sets the lr
-        # of exactly its own groups in the one optimizer that steps
         groups = [g for o in built for g in o.param_groups]
         optimizer = type(built[0])(groups)
-        if any(a is not b for a, b in zip(optimizer.param_groups, groups, strict=True)):
-            raise RuntimeError("torch copied the members' param groups; member schedulers "
-                               "would not reach them")
+        # each member's scheduler is built on its own optimizer, whose param groups are
+        # re-pointed at its groups of the one optimizer that steps (`_link_groups`)
+        self._member_optimizers = built
+        self._one_optimizer = optimizer
+        self._link_groups()
         self._schedulers = [None if s.scheduler_factory is None else s.scheduler_factory(o)
                             for s, o in zip(self.members, built, strict=True)]
         if self._scheduler_states is not None:  # resuming: each member's schedule goes on
@@ -328,10 +329,23 @@ class Members(L.LightningModule):
                     scheduler.load_state_dict(state)
         return optimizer
 
+    def _link_groups(self) -> None:
+        """Member `k`'s own optimizer (what its scheduler holds) given its param-group
+        dicts of the one optimizer, so its scheduler sets the lr of exactly its own groups.
+        Done again before every scheduler step: restoring a checkpoint
+        (`Optimizer.load_state_dict`) gives the one optimizer new group dicts."""
+        start = 0
+        for member in self._member_optimizers:
+            stop = start + len(member.param_groups)
+            member.param_groups = self._one_optimizer.param_groups[start:stop]
+            start = stop
+
     def on_train_epoch_end(self) -> None:
         """Step each training member's scheduler once per epoch, after validation, where
         Lightning steps a standalone run's (`ReduceLROnPlateau` on the member's own
         `val/loss`). A member that has stopped or failed keeps its last lr."""
+        if any(s is not None for s in self._schedulers):
+            self._link_groups()
         training = self.training_members()
         for k, scheduler in enumerate(self._schedulers):
             if scheduler is None or k not in training:
