@@ -16,8 +16,9 @@ kept as a submodule; `Members` only adds what training them together needs:
   Optimizers step group by group, so this is each member's own update, and each
   parameter keeps its own state (momentum, Adam's moments).
 - **One scheduler per member.** A member's learning-rate scheduler (`model/scheduler`)
-  is built by its own factory on its own optimizer, whose param-group dicts are the very
-  dicts the one optimizer steps: it sets its own member's lr and no other. Each is
+  is built by its own factory on its own optimizer, whose param groups are pointed at
+  that member's groups of the one optimizer that steps: it sets its own member's lr and
+  no other. Each is
   stepped once per epoch after validation, where Lightning steps a standalone run's
   (`ReduceLROnPlateau` on the member's own `val/loss`).
 - **Independence.** A member whose training loss is non-finite is marked failed before
