@@ -89,6 +89,8 @@ TARGETS: dict[str, tuple[str, float, float]] = {
     "sweep_alone": ("<=", 10.0, 10.0),  # a trial, one job each, vs a hand-written Optuna loop's
     "sweep_members": ("<=", 1.0, 0.2),  # the same with members
     "sweep_ensemble": ("<=", 2.0, 1.2),  # a K-seed ensemble's run vs one run (wall time)
+    "folds_members": ("<=", 1.5, 1.2),  # k folds as members of one run vs one fold's run
+    "folds_sequential": ("<=", 99.0, 99.0),  # k fold jobs one after another (reference)
 }
 GIB_MIB = 4096.0
 SUITE_BUDGET_S = 45.0
@@ -1020,10 +1022,52 @@ def bench_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def folds_command(tmp: str, side: str, folds: int, device: str) -> list[str]:
+    """`train.py` on `breast_cancer` with `data.folds`: one fold (`one`), every fold as a
+    job of a multirun one after another (`sequential`) or as members of one run
+    (`members`). No logger and no table baselines on any side (a member run has neither)."""
+    multirun = ["-m"] if side == "sequential" else []
+    fold = {"one": "data.fold=0", "sequential": f"data.fold=range({folds})",
+            "members": "data.fold=members"}[side]
+    extra = ["trainer=gpu", "data.on_device=true"] if device == "cuda" else []
+    return [PY, "train.py", *multirun, "experiment=breast_cancer", f"data.folds={folds}", fold,
+            "logger=[]", "baselines.models=[]", "callbacks.progress_bar.refresh_rate=0",
+            f"paths.log_dir={tmp}", *extra]
+
+
+def bench_folds(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """`breast_cancer` (150 epochs, full batch) cross-validated over `--folds` folds: as
+    members of one run, and as one job per fold one after another, each against one
+    fold's run (process wall times, sides alternated in each repetition)."""
+    walls: dict[str, list[float]] = {"one": [], "members": [], "sequential": []}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for i in range(args.repeat):
+            for side in walls:
+                wall, _, code, tail = run_child(
+                    folds_command(f"{tmp}/{side}{i}", side, args.folds, args.device))
+                if code:
+                    raise SystemExit(f"folds {side} failed:\n{tail}")
+                walls[side].append(wall)
+                log(f"  folds {side} #{i + 1}: {wall:.1f} s")
+    one = statistics.median(walls["one"])
+
+    def ratio(side: str) -> float:
+        return statistics.median(s / o for o, s in zip(walls["one"], walls[side], strict=True))
+
+    rows = [
+        row("folds", f"{args.folds} folds as members vs 1 fold", one,
+            statistics.median(walls["members"]), ratio("members"), "folds_members", "s"),
+        row("folds", f"{args.folds} folds one after another vs 1 fold", one,
+            statistics.median(walls["sequential"]), ratio("sequential"), "folds_sequential", "s"),
+    ]
+    rows[0]["runs"] = walls
+    return rows
+
+
 CASES = {"seed": bench_seed, "tabular": bench_tabular, "startup": bench_startup,
          "test-suite": bench_test_suite, "tables": bench_tables, "mmap": bench_mmap,
          "panel": bench_panel,
-         "sweep": bench_sweep}
+         "sweep": bench_sweep, "folds": bench_folds}
 
 
 def machine(device: str) -> dict[str, Any]:
@@ -1115,6 +1159,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep-extra-alone", type=int, default=4,
                    help="sweep: trials beyond 2 for the one-job-per-trial side (~5 s each)")
     p.add_argument("--sweep-trials", type=int, default=2, help=argparse.SUPPRESS)
+    p.add_argument("--folds", type=int, default=5, help="folds: data.folds of breast_cancer")
     p.add_argument("--ensemble", type=int, default=8, help="sweep: members of the seed ensemble")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)

@@ -31,6 +31,7 @@ from fivestep.monitoring.finite_guard import FiniteGuard
 from fivestep.monitoring.hparams import flat_hparams, log_hparams
 from fivestep.monitoring.mlflow_run import finish_mlflow, prepare_mlflow
 from fivestep.sweep.ddp_relaunch import relaunch_ranks_as_this_job
+from fivestep.sweep.fold_members import folds_as_members, train_folds
 from fivestep.sweep.trial import trial_callbacks
 from fivestep.tuning import find_lr
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model, test the best checkpoint, return every logged metric."""
+    if folds_as_members(cfg):  # data.fold=members: the k folds as members of one run
+        return train_folds(cfg)
     members = take_members(cfg)  # +model.members=K: a seed ensemble, built below
     check_types(cfg)
     cfg, resume = prepare_resume(cfg)  # ckpt_path: where the run goes on, checked now

@@ -113,3 +113,22 @@ def test_benchmark_panel_runs_the_users_command_beside_the_baselines(tmp_path):
     assert [line.split(" (")[0] for line in panel["summary"]] == [
         "all", "chose the defaults", "held out"]
     assert "| wine " in done.stdout and "median gap to LightGBM" in done.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_folds_case_times_members_one_fold_and_the_multirun(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark.py", "--cases", "folds", "--repeat", "1",
+         "--folds", "2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["metric"] for r in rows] == ["2 folds as members vs 1 fold",
+                                           "2 folds one after another vs 1 fold"]
+    walls = rows[0]["runs"]
+    assert {side: len(w) for side, w in walls.items()} == {"one": 1, "members": 1,
+                                                           "sequential": 1}
+    for r in rows:
+        assert r["ratio"] > 0 and r["raw"] == walls["one"][0], r

@@ -3,6 +3,7 @@
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 
 from fivestep.config.instantiate import build
 from fivestep.config.sizes import sized_from_data
@@ -78,6 +79,8 @@ def _assert_members_equal_standalone(make_cfg, members, atol: float = 1e-5) -> M
     return model
 
 
+ADAMW = ["model/optimizer=adam", "model.optimizer._target_=torch.optim.AdamW",
+         "model.optimizer.weight_decay=0.05"]
 OPTIMIZERS = {
     "sgd": [[], ["model.optimizer.lr=0.05"], ["model.optimizer.lr=0.2",
                                                "model.optimizer.weight_decay=0.01"]],
@@ -92,15 +95,35 @@ OPTIMIZERS = {
                "model.optimizer.lr=0.01", "model.optimizer.weight_decay=0.05"],
               ["model/optimizer=adam", "model.optimizer._target_=torch.optim.AdamW",
                "model.optimizer.lr=0.02", "model.optimizer.weight_decay=0.5"]],
+    # AdamW + cosine (the tabular recipe's), each member its own schedule: to 0 over the
+    # 3 epochs, and over 5 to a floor
+    "adamw_cosine": [
+        [*ADAMW, "model.optimizer.lr=0.01", "model/scheduler=cosine",
+         f"trainer.max_epochs={EPOCHS}"],
+        [*ADAMW, "model.optimizer.lr=0.02", "model/scheduler=cosine",
+         "model.scheduler.T_max=5", "model.scheduler.eta_min=0.001"],
+    ],
+    # the other schedulers, beside a cosine one: step, and plateau on the member's val/loss
+    "adamw_schedulers": [
+        [*ADAMW, "model.optimizer.lr=0.01", "model/scheduler=cosine",
+         f"trainer.max_epochs={EPOCHS}"],
+        [*ADAMW, "model/scheduler=step", "model.scheduler.step_size=1",
+         "model.scheduler.gamma=0.3"],
+        [*ADAMW, "model.optimizer.lr=0.05", "model/scheduler=plateau",
+         "model.scheduler.patience=0", "model.scheduler.factor=0.1"],
+    ],
     "rmsprop": [["model/optimizer=rmsprop", "model.optimizer.lr=0.005"],
                 ["model/optimizer=rmsprop", "model.optimizer.momentum=0.5",
                  "model.optimizer.alpha=0.9"]],
 }
 
 
+DEFAULT_TIER = ("sgd", "adam", "adamw_cosine")  # the rest in the slow tier
+
+
 @pytest.mark.parametrize("optimizer", [
-    pytest.param(name, marks=[] if name in ("sgd", "adam") else [pytest.mark.slow])
-    for name in OPTIMIZERS])  # sgd and adam in the default tier, the rest in the slow one
+    pytest.param(name, marks=[] if name in DEFAULT_TIER else [pytest.mark.slow])
+    for name in OPTIMIZERS])
 def test_each_member_is_its_standalone_run(make_cfg, optimizer):
     # per-member settings and seeds, shuffled minibatches, stacked as one vmap
     members = [(o, 10 + k) for k, o in enumerate(OPTIMIZERS[optimizer])]
@@ -159,7 +182,6 @@ def test_what_cannot_train_together_is_refused(make_cfg):
     for overrides, words in [
         (["model/optimizer=lbfgs"], "lbfgs"),
         (["model.step_batch_size=8"], "step_batch_size"),
-        (["model/scheduler=step"], "schedulers"),
     ]:
         other, _, _ = _system(make_cfg, overrides, 1)
         with pytest.raises(UserError, match=words):
@@ -173,3 +195,63 @@ def test_stack_groups_by_shape():
     nets = [torch.nn.Linear(3, 2), torch.nn.Linear(3, 4), torch.nn.Linear(3, 2),
             torch.nn.Sequential(torch.nn.Linear(3, 2))]
     assert stack_groups(nets) == [[0, 2], [1], [3]]
+
+
+def test_early_stopping_stops_each_member_at_its_standalone_epoch(make_cfg):
+    # improving by more than 0.001 a validation: lr 0.001 stops after 2 epochs, lr 1.0
+    # oscillates and stops a few epochs later, lr 0.1 goes on to the end
+    members = [(["model.optimizer.lr=0.001"], 0), (["model.optimizer.lr=1.0"], 1),
+               (["model.optimizer.lr=0.1"], 2)]
+
+    def stopping() -> EarlyStopping:
+        return EarlyStopping(monitor="val/loss", mode="min", patience=1, min_delta=0.001)
+
+    def trainer(*callbacks: L.Callback) -> L.Trainer:
+        return L.Trainer(accelerator="cpu", max_epochs=8, callbacks=[stopping(), *callbacks],
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0)
+
+    built = [_system(make_cfg, overrides, seed) for overrides, seed in members]
+    model = Members([m for m, _, _ in built], [s for _, s in members], [s for _, _, s in built])
+    trainer().fit(model, datamodule=built[0][1])
+    epochs = []
+    for k, (overrides, seed) in enumerate(members):
+        alone, datamodule, _ = _system(make_cfg, overrides, seed)
+        record = Record()
+        trainer(record).fit(alone, datamodule=datamodule)
+        epochs.append(len(record.values["val/loss"]))
+        for key in ("train/loss", "val/loss"):
+            assert model.history[k][key] == pytest.approx(record.values[key], abs=1e-5), (k, key)
+        for name, value in alone.net.state_dict().items():
+            torch.testing.assert_close(model.members[k].net.state_dict()[name], value,
+                                       rtol=0, atol=1e-5)
+    assert len(set(epochs)) > 1  # the members stopped at different epochs
+    assert model.stopped.tolist() == [n < 8 for n in epochs]
+    assert not model.failed.any()
+
+
+@pytest.mark.slow  # three fits
+def test_member_schedules_go_on_after_a_resume(make_cfg, tmp_path):
+    # each member's cosine schedule is saved with the run and restored on resume, and
+    # still sets its own member's lr after Lightning restores the optimizer's groups
+    members = OPTIMIZERS["adamw_cosine"]
+
+    def fresh() -> tuple[Members, object]:
+        built = [_system(make_cfg, overrides, 20 + k) for k, overrides in enumerate(members)]
+        return Members([m for m, _, _ in built]), built[0][1]
+
+    whole, datamodule = fresh()
+    _trainer().fit(whole, datamodule=datamodule)
+    first, datamodule = fresh()
+    part = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False,
+                     num_sanity_val_steps=0)
+    part.fit(first, datamodule=datamodule)
+    part.save_checkpoint(tmp_path / "one_epoch.ckpt")
+    resumed, datamodule = fresh()
+    _trainer().fit(resumed, datamodule=datamodule, ckpt_path=tmp_path / "one_epoch.ckpt")
+    for k in range(len(members)):
+        assert resumed._schedulers[k].last_epoch == whole._schedulers[k].last_epoch == EPOCHS
+        for name, value in whole.members[k].net.state_dict().items():
+            torch.testing.assert_close(resumed.members[k].net.state_dict()[name], value,
+                                       rtol=0, atol=1e-6)

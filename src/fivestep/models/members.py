@@ -15,11 +15,20 @@ kept as a submodule; `Members` only adds what training them together needs:
   in: lr, momentum, betas, weight decay, ...) make one optimizer of the same class.
   Optimizers step group by group, so this is each member's own update, and each
   parameter keeps its own state (momentum, Adam's moments).
+- **One scheduler per member.** A member's learning-rate scheduler (`model/scheduler`)
+  is built by its own factory on its own optimizer, whose param groups are pointed at
+  that member's groups of the one optimizer that steps: it sets its own member's lr and
+  no other. Each is
+  stepped once per epoch after validation, where Lightning steps a standalone run's
+  (`ReduceLROnPlateau` on the member's own `val/loss`).
 - **Independence.** A member whose training loss is non-finite is marked failed before
   the step (as `FiniteGuard` stops a standalone run) and never updated again: its loss
   leaves the sum and its gradients are set to None, which every torch optimizer skips.
   A member whose weights turn non-finite after a step is marked failed likewise. The
   others go on; the run stops when every member has failed.
+- **Early stopping per member.** The trainer's `EarlyStopping` callbacks are replaced
+  by `MemberEarlyStopping`s with their settings (`configure_callbacks`): a member that
+  stops early is not updated again but stays in the ensemble (`stopped`, not `failed`).
 - **Per-member results.** `history[k]` holds member `k`'s per-epoch values under the
   keys a standalone run logs (`train/loss`, `val/loss`, `val/acc`, ..., `val/acc_best`),
   `best_state(k)` its weights at its lowest `val/loss` (the epoch a standalone run's
@@ -32,27 +41,33 @@ as the members' mean, and the members' spread `val/<metric>_members_mean` and
 member's own, as a standalone run logs it.
 
 What cannot be trained together, refused with a clear error: L-BFGS (it re-evaluates
-a closure per member), `model.step_batch_size`, learning-rate schedulers, and members
-of different optimizer classes or tasks. A member with dropout runs alone (not
+a closure per member), `model.step_batch_size`, and members of different optimizer
+classes or tasks. A member with dropout runs alone (not
 stacked), its masks drawn from its own copy of the CPU generator taken right after its
 net was built: the stream its standalone run draws from, so it stays exact on the CPU
 (on a GPU its masks come from the device's shared generator: not its standalone's).
 Members share one DataModule, so one batch size and one
 shuffle order, which is the order each member's standalone run sees (the shuffle is
-seeded by `data.seed`, not by the run's seed).
+seeded by `data.seed`, not by the run's seed). With `own_batches` (the folds of
+`data.fold=members`) each member has a DataModule of its own instead, and each step
+brings every member its own batch (`fivestep.data.member_data.MemberData`).
 """
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from fivestep.errors import UserError
+from fivestep.models.member_early_stopping import MemberEarlyStopping
 from fivestep.models.metrics import best_trackers
 from fivestep.models.system import System
 from fivestep.models.task import loss_inputs, predictions
@@ -73,11 +88,17 @@ class Members(L.LightningModule):
         systems: the members, each built as its standalone run builds it (seeded the
             same way before its net is made).
         seeds: the seed each member was built from (stored for the log and checkpoints).
+        rng_states: each member's CPU generator state right after its net was built (its
+            dropout stream); None = the state now.
+        own_batches: each member trains and is evaluated on its own rows
+            (`fivestep.data.member_data.MemberData`: a batch is `(xs, ys)`, one `x_k`,
+            `y_k` per member, None where member `k` has no batch this step), as folds
+            do; the logged metrics are then the members' mean (no mean prediction).
     """
 
     def __init__(
         self, systems: Sequence[System], seeds: Sequence[int] | None = None,
-        rng_states: Sequence[Tensor] | None = None,
+        rng_states: Sequence[Tensor] | None = None, own_batches: bool = False,
     ) -> None:
         super().__init__()
         _refuse_unstackable(systems)
@@ -94,6 +115,8 @@ class Members(L.LightningModule):
                      (rng_states[k] if rng_states is not None else torch.get_rng_state())
                      for k, s in enumerate(systems)]
         self.register_buffer("failed", torch.zeros(len(systems), dtype=torch.bool))
+        # stopped early (MemberEarlyStopping): not updated again, still in the ensemble
+        self.register_buffer("stopped", torch.zeros(len(systems), dtype=torch.bool))
         self.val_metrics = first.val_metrics.clone()  # the ensemble's (mean prediction)
         self.test_metrics = first.test_metrics.clone()
         # the ensemble's best of each metric with a direction, as a System keeps its own
@@ -103,10 +126,15 @@ class Members(L.LightningModule):
         self.status: list[tuple[str, str] | None] = [None] * len(systems)  # (status, why)
         self._best_loss = [float("inf")] * len(systems)
         self._best_state: list[dict[str, Tensor] | None] = [None] * len(systems)
-        self._train_sum: Tensor | None = None
-        self._train_rows = 0
+        self._schedulers: list[Any] = [None] * len(systems)  # built in configure_optimizers
+        self._member_optimizers: list[torch.optim.Optimizer] = []
+        self._one_optimizer: torch.optim.Optimizer | None = None
+        self._scheduler_states: list[dict[str, Any] | None] | None = None
+        self.own_batches = own_batches
+        self._train_sum: Tensor | None = None  # per member: loss x rows, and rows
+        self._train_rows: Tensor | None = None
         self._eval_sum: Tensor | None = None
-        self._eval_rows = 0
+        self._eval_rows: Tensor | None = None
         stacked = [g for g in self.groups if len(g) > 1]
         alone = [g[0] for g in self.groups if len(g) == 1]
         log.info("Members: %d; stacked groups %s; run one after another: %s", len(systems),
@@ -117,17 +145,34 @@ class Members(L.LightningModule):
 
     # ---------------------------------------------------------------- outputs
 
-    def member_outputs(self, x: Tensor) -> list[Tensor]:
-        """`x: (batch, features)` -> each member's raw net output `(batch, out)`."""
+    def member_outputs(self, x: Tensor | Sequence[Tensor | None]) -> list[Tensor | None]:
+        """Each member's raw net output `(batch, out)`, from one `x: (batch, features)`
+        every member takes, or from one batch per member (`own_batches`): `x[k]:
+        (batch_k, features)`, None where member `k` has no batch this step (its output is
+        None). Own batches of one stacked group stack by size: the members whose batches
+        have the same shape run as one `vmap` over a leading member axis of `x` too (a
+        fold one row shorter runs as a second stack, so no row is padded or dropped)."""
         outs: list[Tensor | None] = [None] * len(self.members)
+        own = not isinstance(x, Tensor)
         for group in self.groups:
-            if len(group) == 1:
-                outs[group[0]] = self._alone(group[0], x)
-                continue
-            for k, out in zip(group, stacked_forward([self.members[k].net for k in group], x),
-                              strict=True):
-                outs[k] = out
-        return outs  # type: ignore[return-value]
+            if own:  # the group's members with a batch, by the batch's shape
+                stacks: dict[tuple[int, ...], list[int]] = {}
+                for k in group:
+                    if x[k] is not None:
+                        stacks.setdefault(tuple(x[k].shape), []).append(k)
+                subgroups = list(stacks.values())
+            else:
+                subgroups = [group]
+            for sub in subgroups:
+                if len(sub) == 1:
+                    outs[sub[0]] = self._alone(sub[0], x[sub[0]] if own else x)
+                    continue
+                inputs = torch.stack([x[k] for k in sub]) if own else x
+                nets = [self.members[k].net for k in sub]
+                for k, out in zip(sub, stacked_forward(nets, inputs, per_member=own),
+                                  strict=True):
+                    outs[k] = out
+        return outs
 
     def _alone(self, k: int, x: Tensor) -> Tensor:
         """Member `k`'s net on `x`; in training, a net with dropout draws from its own
@@ -145,7 +190,12 @@ class Members(L.LightningModule):
             torch.set_rng_state(outer)
 
     def _active(self) -> list[int]:
+        """The members that have not failed: the ensemble's."""
         return [k for k, bad in enumerate(self.failed.tolist()) if not bad]
+
+    def training_members(self) -> list[int]:
+        """The members still trained: neither failed nor stopped early."""
+        return [k for k, done in enumerate((self.failed | self.stopped).tolist()) if not done]
 
     def forward(self, x: Tensor) -> Tensor:
         """`x: (batch, features)` -> the ensemble's output as a net's (logit of the mean
@@ -165,39 +215,56 @@ class Members(L.LightningModule):
 
     # ---------------------------------------------------------------- training
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        x, y = batch
+    def _per_member(self, batch: Sequence[Any]) -> tuple[Any, list[Tensor | None]]:
+        """`(x, y)` -> `(x as member_outputs takes it, each member's y or None)`."""
+        x, y = batch[0], batch[1]
+        own = not isinstance(x, Tensor)
+        return x, list(y) if own else [y] * len(self.members)
+
+    def training_step(self, batch: Sequence[Any], batch_idx: int) -> None:
+        """One optimizer step for every training member on its batch (see `own_batches`):
+        the summed losses backward, then one step; a member without a batch this step
+        (its epoch has fewer batches), failed or stopped gets no gradient (not updated)."""
+        x, ys = self._per_member(batch)
         outs = self.member_outputs(x)
-        losses = [self._member_loss(k, out, y)[0] for k, out in enumerate(outs)]
-        values = torch.stack([loss.detach() for loss in losses])
+        losses: list[Tensor | None] = [
+            None if out is None else self._member_loss(k, out, ys[k])[0]
+            for k, out in enumerate(outs)]
+        here = [loss is not None for loss in losses]
+        zero = torch.zeros_like(next(loss for loss in losses if loss is not None).detach())
+        values = torch.stack([zero if loss is None else loss.detach() for loss in losses])
+        rows = torch.tensor([len(y) if y is not None else 0 for y in ys], dtype=values.dtype,
+                            device=values.device)
         finite = torch.isfinite(values)
         if not bool(finite.all()):
             for k in (~finite & ~self.failed).nonzero().flatten().tolist():
                 self._fail(k, f"its training loss is {values[k].item():g}")
-        active = self._active()
+        running = self.training_members()
+        active = [k for k in running if here[k]]
         optimizer = self.optimizers()
         optimizer.zero_grad()
         if active:
             self.manual_backward(torch.stack([losses[k] for k in active]).sum())
-            for k, bad in enumerate(self.failed.tolist()):
-                if bad:  # stacked, a failed member's leaves got zero gradients: skip them
-                    for p in self.members[k].parameters():
-                        p.grad = None
+            for k in set(range(len(self.members))) - set(active):
+                # stacked, a failed member's leaves got zero gradients: skip them
+                for p in self.members[k].parameters():
+                    p.grad = None
             optimizer.step()
             self._check_weights(active)
         if self._train_sum is None or self._train_sum.device != values.device:
             self._train_sum = torch.zeros_like(values)
-        self._train_sum.add_(torch.where(self.failed, 0.0, values), alpha=len(y))
-        self._train_rows += len(y)
+            self._train_rows = torch.zeros_like(values)
+        self._train_sum.add_(torch.where(self.failed | (rows == 0), 0.0, values) * rows)
+        self._train_rows.add_(rows)
         if batch_idx + 1 == self.trainer.num_training_batches:
-            means = self._train_sum / self._train_rows
+            means = self._train_sum / self._train_rows.clamp(min=1)
             self._record("train/loss", means)
             self.log("train/loss", self._mean_of_active(means), on_step=False, on_epoch=True,
-                     prog_bar=True)
+                     prog_bar=True, batch_size=1)
             self._train_sum.zero_()
-            self._train_rows = 0
-        if not active:
-            log.error("Every member has failed; stopping.")
+            self._train_rows.zero_()
+        if not running:
+            log.error("Every member has failed or stopped; stopping.")
             self.trainer.should_stop = True
 
     def _check_weights(self, active: list[int]) -> None:
@@ -219,11 +286,24 @@ class Members(L.LightningModule):
         self.stop_member(k, f"failed at step {step}: {why}")
 
     def stop_member(self, k: int, why: str, status: str = "failed") -> None:
-        """Stop member `k` for good (failed, or pruned by a sweep); the others go on."""
-        self.failed[k] = True
-        self.status[k] = (status, why)
+        """Stop member `k` for good (failed, or pruned by a sweep); the others go on.
+        `status="stopped"` (early stopping): it is not updated again but stays a complete
+        member, in the ensemble, with its best state."""
+        if status == "stopped":
+            self.stopped[k] = True
+        else:
+            self.failed[k] = True
+            self.status[k] = (status, why)
         log.log(logging.ERROR if status == "failed" else logging.INFO,
                 "Member %d %s; it stops, the others go on.", k, why)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Each `EarlyStopping` of the trainer acts per member (`MemberEarlyStopping`,
+        which Lightning puts in its place)."""
+        if self._trainer is None:
+            return []
+        return [MemberEarlyStopping.like(cb) for cb in self.trainer.callbacks
+                if isinstance(cb, EarlyStopping) and not isinstance(cb, MemberEarlyStopping)]
 
     def configure_optimizers(self) -> Any:
         built = [s.optimizer_factory(s.parameters()) for s in self.members]
@@ -233,48 +313,118 @@ class Members(L.LightningModule):
             raise UserError(f"members use different optimizers ({', '.join(names)}); train "
                             "members of one optimizer class together, the others in runs of "
                             "their own")
-        groups = [dict(g) for o in built for g in o.param_groups]
-        return type(built[0])(groups)
+        groups = [g for o in built for g in o.param_groups]
+        optimizer = type(built[0])(groups)
+        # each member's scheduler is built on its own optimizer, whose param groups are
+        # re-pointed at its groups of the one optimizer that steps (`_link_groups`)
+        self._member_optimizers = built
+        self._one_optimizer = optimizer
+        self._link_groups()
+        self._schedulers = [None if s.scheduler_factory is None else s.scheduler_factory(o)
+                            for s, o in zip(self.members, built, strict=True)]
+        if self._scheduler_states is not None:  # resuming: each member's schedule goes on
+            for scheduler, state in zip(self._schedulers, self._scheduler_states, strict=True):
+                if scheduler is not None and state is not None:
+                    scheduler.load_state_dict(state)
+        return optimizer
+
+    def _link_groups(self) -> None:
+        """Member `k`'s own optimizer (what its scheduler holds) given its param-group
+        dicts of the one optimizer, so its scheduler sets the lr of exactly its own groups.
+        Done again before every scheduler step: restoring a checkpoint
+        (`Optimizer.load_state_dict`) gives the one optimizer new group dicts."""
+        start = 0
+        for member in self._member_optimizers:
+            stop = start + len(member.param_groups)
+            member.param_groups = self._one_optimizer.param_groups[start:stop]
+            start = stop
+
+    def on_train_epoch_end(self) -> None:
+        """Step each training member's scheduler once per epoch, after validation, where
+        Lightning steps a standalone run's (`ReduceLROnPlateau` on the member's own
+        `val/loss`). A member that has stopped or failed keeps its last lr."""
+        if any(s is not None for s in self._schedulers):
+            self._link_groups()
+        training = self.training_members()
+        for k, scheduler in enumerate(self._schedulers):
+            if scheduler is None or k not in training:
+                continue
+            with warnings.catch_warnings():
+                # the member's own optimizer object never steps (the one optimizer holding
+                # its groups does), which torch takes for a call out of order
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
+                if isinstance(scheduler, ReduceLROnPlateau):
+                    losses = self.history[k].get("val/loss")
+                    if not losses:
+                        raise UserError("model/scheduler=plateau watches val/loss, but this "
+                                        "run has no validation split; set data.val_fraction > 0")
+                    scheduler.step(losses[-1])
+                else:
+                    scheduler.step()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["member_schedulers"] = [None if s is None else s.state_dict()
+                                           for s in self._schedulers]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._scheduler_states = checkpoint.get("member_schedulers")
 
     # ---------------------------------------------------------------- evaluation
 
-    def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
-        x, y = batch
+    def _eval_step(self, batch: Sequence[Any], split: str) -> None:
+        x, ys = self._per_member(batch)
         outs = self.member_outputs(x)
-        losses, preds = [], []
+        losses, preds, rows = [], [], []
         for k, out in enumerate(outs):
+            if out is None:  # no rows of member k in this batch
+                losses.append(None)
+                preds.append(None)
+                rows.append(0)
+                continue
+            y = ys[k]
             loss, output = self._member_loss(k, out, y)
             losses.append(loss.detach())
             pred = predictions(output.detach(), self.task)
             preds.append(pred)
+            rows.append(len(y))
             target = y if self.task == "regression" else y.long()
             getattr(self.members[k], f"{split}_metrics").update(pred, target)
-        values = torch.stack(losses)
+        zero = torch.zeros_like(next(loss for loss in losses if loss is not None))
+        values = torch.stack([zero if loss is None else loss for loss in losses])
+        counts = torch.tensor(rows, dtype=values.dtype, device=values.device)
         if self._eval_sum is None or self._eval_sum.device != values.device:
             self._eval_sum = torch.zeros_like(values)
-        self._eval_sum.add_(values, alpha=len(y))
-        self._eval_rows += len(y)
+            self._eval_rows = torch.zeros_like(values)
+        self._eval_sum.add_(values * counts)
+        self._eval_rows.add_(counts)
+        if self.own_batches:  # members see other rows: no mean prediction to score
+            return
+        y = ys[0]
         active = self._active() or list(range(len(outs)))
         mean = torch.stack([preds[k] for k in active]).mean(0)
         getattr(self, f"{split}_metrics").update(mean, y if self.task == "regression" else y.long())
 
     def _eval_epoch_end(self, split: str) -> dict[str, Tensor]:
-        losses = self._eval_sum / max(self._eval_rows, 1)
+        losses = self._eval_sum / self._eval_rows.clamp(min=1)
         self._eval_sum.zero_()
-        self._eval_rows = 0
+        self._eval_rows.zero_()
         per_member: list[dict[str, Tensor]] = []
         for system in self.members:
             metrics = getattr(system, f"{split}_metrics")
             per_member.append(metrics.compute())
             metrics.reset()
-        ensemble = getattr(self, f"{split}_metrics").compute()
-        getattr(self, f"{split}_metrics").reset()
-        logged = dict(ensemble)
-        logged[f"{split}/loss"] = self._mean_of_active(losses)
         active = self._active() or list(range(len(self.members)))
+        if self.own_batches:  # each member on its own rows: the members' mean
+            logged = {key: torch.stack([per_member[k][key] for k in active]).float().mean()
+                      for key in per_member[0]}
+        else:
+            logged = dict(getattr(self, f"{split}_metrics").compute())
+            getattr(self, f"{split}_metrics").reset()
+        logged[f"{split}/loss"] = self._mean_of_active(losses)
         for key in per_member[0]:
             values = torch.stack([per_member[k][key] for k in active]).float()
-            logged[f"{key}_members_mean"] = values.mean()
+            if not self.own_batches:  # with own batches, `key` itself is the members' mean
+                logged[f"{key}_members_mean"] = values.mean()
             logged[f"{key}_members_std"] = values.std(unbiased=False)
         sanity = self._trainer is not None and self.trainer.sanity_checking
         if not sanity:
@@ -289,8 +439,9 @@ class Members(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         logged = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:
+            training = self.training_members()
             for k, system in enumerate(self.members):
-                if self.failed[k]:
+                if k not in training:
                     continue
                 for name, best in system.val_best.items():
                     best.update(self.history[k][f"val/{name}"][-1])
@@ -322,8 +473,11 @@ class Members(L.LightningModule):
     # ---------------------------------------------------------------- per member
 
     def _record(self, key: str, values: Tensor) -> None:
+        """Append member `k`'s value of `key`; a member that has failed or stopped keeps
+        its history as it was then (new keys, such as the test metrics, are added)."""
+        training = self.training_members()
         for k, value in enumerate(values.tolist()):
-            if not self.failed[k] or key not in self.history[k]:
+            if k in training or key not in self.history[k]:
                 self.history[k].setdefault(key, []).append(float(value))
 
     def _mean_of_active(self, values: Tensor) -> Tensor:
@@ -393,8 +547,9 @@ def stack_groups(nets: Sequence[nn.Module]) -> list[list[int]]:
     return list(groups.values())
 
 
-def stacked_forward(nets: Sequence[nn.Module], x: Tensor) -> Tensor:
-    """Nets of one shape on the same `x: (batch, features)` as one `vmap`: `(G, batch, out)`.
+def stacked_forward(nets: Sequence[nn.Module], x: Tensor, per_member: bool = False) -> Tensor:
+    """Nets of one shape on the same `x: (batch, features)` as one `vmap`: `(G, batch, out)`;
+    with `per_member`, net `g` on its own `x[g]` of `x: (G, batch, features)`.
 
     The parameters are stacked here, from each net's own leaves, so autograd sends each
     net its own gradient; `nets[0]` serves as the module `functional_call` runs.
@@ -405,10 +560,10 @@ def stacked_forward(nets: Sequence[nn.Module], x: Tensor) -> Tensor:
     buffers = {n: torch.stack([dict(net.named_buffers())[n] for net in nets])
                for n, _ in nets[0].named_buffers()}
 
-    def one(p: dict[str, Tensor], b: dict[str, Tensor]) -> Tensor:
-        return functional_call(nets[0], (p, b), (x,))
+    def one(p: dict[str, Tensor], b: dict[str, Tensor], rows: Tensor) -> Tensor:
+        return functional_call(nets[0], (p, b), (rows,))
 
-    return vmap(one)(params, buffers)
+    return vmap(one, in_dims=(0, 0, 0 if per_member else None))(params, buffers, x)
 
 
 def _refuse_unstackable(systems: Sequence[System]) -> None:
@@ -424,9 +579,6 @@ def _refuse_unstackable(systems: Sequence[System]) -> None:
         if s.step_batch_size is not None:
             raise UserError(f"member {k}: model.step_batch_size cannot train as a member; "
                             "set model.step_batch_size=null")
-        if s.scheduler_factory is not None:
-            raise UserError(f"member {k}: learning-rate schedulers are not supported for "
-                            "members yet; set model/scheduler=null or train it alone")
 
 
 def build_systems(model_cfg: DictConfig, seeds: Sequence[int]) -> tuple[list[System], list[Tensor]]:

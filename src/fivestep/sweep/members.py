@@ -9,7 +9,9 @@ Each member is built as `train()` builds a standalone run's model: `seed_everyth
 with its own seed, then its DataModule and model from its own config. They train on
 one DataModule, so their `data` and `trainer` configs must be equal (the learning
 rate, the optimizer's settings, the net's sizes and the seed may differ); otherwise
-`UserError` says which key differs.
+`UserError` says which key differs. With `own_data` (the folds of `data.fold=members`,
+`fivestep.sweep.fold_members`) each member has its own DataModule, and only the
+`trainer` configs must be equal.
 
 The optional `trials` are Optuna trials: each member reports its `monitor` value per
 epoch to its own trial, and a member its pruner prunes stops alone (status "pruned").
@@ -23,12 +25,14 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from omegaconf import DictConfig, OmegaConf
 
 from fivestep.checkpointing.run_state import KEY, plain_config
 from fivestep.config.checks import check_types
 from fivestep.config.instantiate import build
 from fivestep.config.sizes import sized_from_data
+from fivestep.data.member_data import MemberData
 from fivestep.errors import UserError
 from fivestep.models.members import Members
 
@@ -74,24 +78,34 @@ class MemberPruning(L.Callback):
 
 
 def train_trials(
-    cfgs: Sequence[DictConfig], trials: Sequence[Any] | None = None
+    cfgs: Sequence[DictConfig], trials: Sequence[Any] | None = None, own_data: bool = False
 ) -> list[dict[str, Any]]:
     """Train `cfgs` as members of one run; per config its result:
-    `{"status": "complete" | "failed" | "pruned", "metrics": {...}, "why": ...}`."""
+    `{"status": "complete" | "failed" | "pruned", "metrics": {...}, "why": ...}`.
+
+    With `own_data`, each member trains and is evaluated on its own DataModule, built
+    from its own `data` config (the folds of `data.fold=members`), batch by batch beside
+    the others (`fivestep.data.member_data.MemberData`); only the `trainer` configs must
+    then be equal."""
     cfgs = [cfg.copy() for cfg in cfgs]
-    _refuse_unshared(cfgs)
-    systems, states, datamodule = [], [], None
+    if any((cfg.get("data") or {}).get("fold") == "members" for cfg in cfgs):
+        raise UserError("data.fold=members trains a run's folds as members; its trials cannot "
+                        "be members too: set hydra.sweeper.members=false")
+    _refuse_unshared(cfgs, ("trainer",) if own_data else SHARED)
+    systems, states, datamodules = [], [], []
     for cfg in cfgs:
         check_types(cfg)
         if cfg.get("seed") is not None:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
-        datamodule = build(cfg.data)
-        cfg.model = sized_from_data(cfg.model, datamodule.shape())
+        datamodules.append(build(cfg.data))
+        cfg.model = sized_from_data(cfg.model, datamodules[-1].shape())
         systems.append(build(cfg.model))
         states.append(torch.get_rng_state())  # its dropout stream, as its standalone run's
-    model = Members(systems, [cfg.get("seed") for cfg in cfgs], states)
+    model = Members(systems, [cfg.get("seed") for cfg in cfgs], states, own_batches=own_data)
+    datamodule = MemberData(datamodules) if own_data else datamodules[-1]
     monitor = cfgs[0].get("optimized_metric")
-    callbacks = [MemberPruning(trials, monitor)] if trials and monitor else []
+    callbacks = [*early_stopping(cfgs[0]),
+                 *([MemberPruning(trials, monitor)] if trials and monitor else [])]
     trainer: L.Trainer = build(
         cfgs[0].trainer, callbacks=callbacks, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
@@ -109,12 +123,23 @@ def train_trials(
         status, why = model.status[k] or ("complete", None)
         summary: dict[str, Any] = {"metrics": metrics, "best_checkpoint": None}
         if status == "complete":
-            summary["best_checkpoint"] = str(_write_checkpoint(model, k, cfg, datamodule, trainer))
+            summary["best_checkpoint"] = str(_write_checkpoint(
+                model, k, cfg, datamodules[k] if own_data else datamodule, trainer))
         else:
             summary.update(status=status, error=why)
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         results.append({"status": status, "metrics": metrics, "why": why})
     return results
+
+
+def early_stopping(cfg: DictConfig) -> list[EarlyStopping]:
+    """The config's `EarlyStopping` callbacks (the tabular recipe's
+    `callbacks.early_stopping`), which `Members` applies per member; the config's other
+    callbacks (checkpoints, figures) a member run does not use."""
+    nodes = (cfg.get("callbacks") or {}).values()
+    built = [build(node) for node in nodes
+             if isinstance(node, DictConfig) and "EarlyStopping" in str(node.get("_target_"))]
+    return [cb for cb in built if isinstance(cb, EarlyStopping)]
 
 
 def _write_checkpoint(model: Members, k: int, cfg: DictConfig, datamodule: Any,
@@ -147,11 +172,11 @@ def shared_runs(cfgs: Sequence[DictConfig]) -> list[list[int]]:
     return list(runs.values())
 
 
-def _refuse_unshared(cfgs: Sequence[DictConfig]) -> None:
+def _refuse_unshared(cfgs: Sequence[DictConfig], shared: Sequence[str] = SHARED) -> None:
     """One DataModule and one Trainer serve every member: their configs must be equal."""
     first = cfgs[0]
     for k, cfg in enumerate(cfgs[1:], start=1):
-        for key in SHARED:
+        for key in shared:
             a, b = _shared(first, key), _shared(cfg, key)
             if a != b:
                 differ = sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
