@@ -59,3 +59,35 @@ def test_a_ctrl_c_swallowed_during_a_trial_is_still_remembered():
             pass
         assert interrupted.is_set()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_ctrl_c_while_asking_leaves_no_trial_running():
+    """`study.ask` stores a RUNNING trial before it returns: a Ctrl-C landing inside it
+    (CI caught one) would leave that trial RUNNING, outside the sweep's `pending`, for
+    ever. While the sweep asks, the Ctrl-C is held and raised once every asked trial is
+    in hand, so the sweep marks each of them failed, as `_search` does."""
+    import os
+    import signal
+
+    from hydra_plugins.fivestep_optuna.optuna_sweeper import _ctrl_c_remembered
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    space = {"lr": optuna.distributions.FloatDistribution(0.01, 0.1)}
+
+    def ask_and_be_interrupted():
+        trial = study.ask(space)
+        os.kill(os.getpid(), signal.SIGINT)  # lands before ask's caller holds the trial
+        return trial
+
+    pending = []
+    with pytest.raises(KeyboardInterrupt), _ctrl_c_remembered() as interrupted:
+        try:
+            with interrupted.held():
+                pending = [ask_and_be_interrupted() for _ in range(2)]
+                assert interrupted.is_set()  # remembered, not raised yet
+        except BaseException:
+            for trial in pending:
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.FAIL]

@@ -136,7 +136,7 @@ class OptunaSweeper(Sweeper):
 
     def _search(
         self, study: Any, url: str, space: dict[str, Any], fixed: list[str], sweep_dir: Path,
-        interrupted: threading.Event,
+        interrupted: "CtrlC",
     ) -> None:
         """Ask, launch and tell batches of trials until the study holds `n_trials`."""
         from optuna.trial import TrialState
@@ -154,7 +154,10 @@ class OptunaSweeper(Sweeper):
                 # Count and ask under a lock that every worker of this study takes: counting
                 # alone leaves a window in which two workers both see one trial left and
                 # both ask one (the study overshoots n_trials by up to workers - 1).
-                with asking_alone(url, study.study_name):
+                # A Ctrl-C while asking is held until `pending` holds every trial asked
+                # (`study.ask` stores a RUNNING trial before it returns it), so the except
+                # below marks each of them failed: none is left RUNNING in the study.
+                with interrupted.held(), asking_alone(url, study.study_name):
                     left = self.n_trials - len(study.get_trials(deepcopy=False, states=counted))
                     pending = [study.ask(space) for _ in range(min(self.n_jobs, max(left, 0)))]
                 if not pending:
@@ -258,8 +261,27 @@ def _wait_for_other_workers(
         time.sleep(every_s)
 
 
+class CtrlC(threading.Event):
+    """Set by a Ctrl-C (SIGINT) during a sweep. Inside `held()`, a Ctrl-C is only
+    remembered, and raised as `KeyboardInterrupt` when the block ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.is_set():
+            raise KeyboardInterrupt
+
+
 @contextmanager
-def _ctrl_c_remembered() -> Iterator[threading.Event]:
+def _ctrl_c_remembered() -> Iterator[CtrlC]:
     """Remember a Ctrl-C (SIGINT) for the sweep loop to act on between trials.
 
     Python drops an exception raised inside a weakref callback or `__del__`
@@ -267,7 +289,7 @@ def _ctrl_c_remembered() -> Iterator[threading.Event]:
     lost and the sweep would run on. The handler still raises `KeyboardInterrupt` at
     once as usual, and also sets the event that the loop checks before each batch.
     """
-    interrupted = threading.Event()
+    interrupted = CtrlC()
     if threading.current_thread() is not threading.main_thread():
         yield interrupted  # signal handlers can only be set from the main thread
         return
@@ -275,7 +297,8 @@ def _ctrl_c_remembered() -> Iterator[threading.Event]:
 
     def on_sigint(signum: int, frame: Any) -> None:
         interrupted.set()
-        raise KeyboardInterrupt
+        if not interrupted.holding:
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
