@@ -79,6 +79,7 @@ def test_an_optuna_sweep_through_slurm_jobs_reports_and_completes_every_trial(tm
         "train.py", "-m", "hparams_search=two_layer_optuna", "hydra.sweeper.params=null",
         "model.optimizer.lr=tag(log, interval(0.01, 1.0))", *SLURM, "hydra.sweeper.n_trials=4",
         "hydra.sweeper.n_jobs=2", "hydra/sweeper/pruner=none", "trainer.max_epochs=4",
+        "hydra.sweeper.report_epochs=true",
         "logger=[]", f"paths.log_dir={tmp_path}", timeout=600,
     )
     wall = time.monotonic() - start

@@ -4,6 +4,7 @@ what the one-at-a-time sweep leaves, with the same results for the same trials."
 import json
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 import yaml
@@ -62,6 +63,10 @@ def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):  # 3 trials, n_
     assert b_best["best_value"] == pytest.approx(a_best["best_value"], abs=1e-6)
     assert b_best["trials"] == {"complete": 3}
     assert (together / "summary.md").is_file()
+    for sweep in (alone, together):  # pruner=none: each trial reports its result, no epochs
+        study = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'optuna.db'}")
+        assert [t.intermediate_values for t in study.trials] == [{}, {}, {}]
+        assert all(t.value is not None for t in study.trials)
 
     evaluated = run_cli("eval.py", f"ckpt_path={b_best['checkpoint']}",
                         f"paths.log_dir={tmp_path / 'eval'}")

@@ -87,3 +87,21 @@ def test_a_metric_that_is_not_logged_is_not_reported():
 
 def test_outside_a_sweep_there_is_no_pruning_callback(make_cfg):
     assert trial_callbacks(make_cfg("experiment=two_layer")) == []
+
+
+@pytest.mark.parametrize(("pruner", "setting", "reports"), [
+    ("optuna.pruners.MedianPruner", "auto", True),
+    ("optuna.pruners.NopPruner", "auto", False),  # the reports would only be a record
+    ("optuna.pruners.NopPruner", True, True),
+    ("optuna.pruners.MedianPruner", False, False),
+    (None, True, False),  # no pruner config: nothing to report to
+])
+def test_trials_report_their_epochs_when_the_pruner_can_prune_or_when_asked(
+        pruner, setting, reports):
+    from omegaconf import OmegaConf
+
+    from fivestep.sweep.pruning import reports_epochs
+
+    sweeper = OmegaConf.create({"pruner": {"_target_": pruner} if pruner else None,
+                                "report_epochs": setting})
+    assert reports_epochs(sweeper) is reports

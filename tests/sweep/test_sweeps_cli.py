@@ -122,6 +122,7 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
     command = [sys.executable, *optuna_sweep(
         tmp_path, "model.optimizer.lr=tag(log, interval(0.01, 1.0))", "trainer.max_epochs=150",
         "hydra.sweeper.n_trials=20", "hydra/sweeper/pruner=none",
+        "hydra.sweeper.report_epochs=true",  # the record of every epoch, without pruning
     )]
     log = open(tmp_path / "first.log", "w")  # a file, not a pipe nobody reads: that would block
     first = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

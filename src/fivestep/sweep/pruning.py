@@ -65,6 +65,21 @@ class OptunaPruning(L.Callback):
             raise optuna.TrialPruned(verdict)
 
 
+NO_PRUNING = "optuna.pruners.NopPruner"
+
+
+def reports_epochs(sweeper: DictConfig) -> bool:
+    """Whether a trial reports `optimized_metric` to its study after every epoch
+    (`hydra.sweeper.report_epochs`): `auto` when the pruner can prune (not with
+    `hydra/sweeper/pruner=none`, where the reports would only be a record, each a write
+    to the study's storage: about 5 ms with SQLite), `true` always, `false` never."""
+    setting = sweeper.get("report_epochs", "auto")
+    pruner = sweeper.get("pruner")
+    if setting == "auto":
+        return bool(pruner) and pruner.get("_target_") != NO_PRUNING
+    return bool(setting) and bool(pruner)
+
+
 # Set by a trial's rank 0 for the DDP ranks Lightning starts as child processes (they
 # run the job as a single run, not as a multirun job, so they cannot find the trial):
 # its value is the monitored metric, and it tells them to take part in the decision.
@@ -86,7 +101,7 @@ def trial_callbacks(cfg: DictConfig) -> list[L.Callback]:
     os.environ.pop(RANKS_ENV, None)  # left by an earlier trial of this sweeper process
     if sweeper.get("_target_") != SWEEPER:
         return []
-    if not cfg.get("optimized_metric") or not sweeper.get("pruner"):
+    if not cfg.get("optimized_metric") or not reports_epochs(sweeper):
         return []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(sweeper, hydra_cfg.sweep.dir, create=False)

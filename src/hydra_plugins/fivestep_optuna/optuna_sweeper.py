@@ -60,6 +60,9 @@ class OptunaSweeper(Sweeper):
         members: train each batch of `n_jobs` trials as the members of one run in this
             process (`fivestep.sweep.members`) instead of launching one job per trial;
             each trial still gets its own folder, `metrics.json` and best checkpoint.
+        report_epochs: `auto`, true or false: whether trials report `optimized_metric`
+            to the study after every epoch (read by each job from the config:
+            `fivestep.sweep.pruning.reports_epochs`); auto = when the pruner can prune.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class OptunaSweeper(Sweeper):
         pruner: DictConfig | None = None,
         params: DictConfig | None = None,
         members: bool = False,
+        report_epochs: bool | str = "auto",
     ) -> None:
         # study_name, storage, direction, sampler and pruner are read from the config by
         # `open_study`, exactly as each trial's job reads them to report its epochs.
@@ -164,11 +168,11 @@ class OptunaSweeper(Sweeper):
                     break
                 for group in _consecutive(pending):
                     batch = [fixed + [as_override(*kv) for kv in t.params.items()] for t in group]
-                    self.validate_batch_is_legal(batch)
                     # job number = trial number: folder <sweep>/<trial>; the job finds its trial
-                    if self.members:
+                    if self.members:  # composes every trial's config itself, checking it
                         returns = self._launch_as_members(batch, group)
                     else:
+                        self.validate_batch_is_legal(batch)
                         returns = self.launcher.launch(batch, initial_job_idx=group[0].number)
                     for trial, ret in zip(group, returns, strict=True):
                         _tell(study, trial, ret)
@@ -196,7 +200,9 @@ class OptunaSweeper(Sweeper):
 
         from fivestep.errors import UserError
         from fivestep.monitoring.finite_guard import NonFiniteTraining
+        from fivestep.sweep.configs import trial_configs
         from fivestep.sweep.members import shared_runs, train_trials
+        from fivestep.sweep.pruning import reports_epochs
 
         assert self.config is not None
         taken: list[DictConfig] = []
@@ -207,8 +213,8 @@ class OptunaSweeper(Sweeper):
             taken.append(resolved)
 
         jobs = []
-        for number, overrides in zip((t.number for t in trials), batch, strict=True):
-            config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        configs = trial_configs(self.hydra_context.config_loader, self.config, batch)
+        for number, config in zip((t.number for t in trials), configs, strict=True):
             with open_dict(config):
                 config.hydra.job.id = f"{config.hydra.job.name}_{number}"
                 config.hydra.job.num = number
@@ -216,10 +222,12 @@ class OptunaSweeper(Sweeper):
                                 config=config, job_dir_key="hydra.sweep.dir",
                                 job_subdir_key="hydra.sweep.subdir", configure_logging=False))
         results: list[dict[str, Any]] = [{}] * len(taken)
+        reports = reports_epochs(self.config.hydra.sweeper)
         for run in shared_runs(taken):
             log.info("Trials %s train as members of one run", [trials[k].number for k in run])
             try:
-                done = train_trials([taken[k] for k in run], [trials[k] for k in run])
+                done = train_trials([taken[k] for k in run],
+                                    [trials[k] for k in run] if reports else None)
             except UserError as error:  # members that cannot share a run: these trials fail
                 done = [{"status": "error", "why": str(error)} for _ in run]
                 log.error("%s", error)
