@@ -16,15 +16,20 @@ COMMON = ["experiment=two_layer", "data.n_samples=120", "data.batch_size=16", "c
 EPOCHS = 3
 
 
+VAL = ("val/loss", "val/acc", "val/auroc", "val/f1", "val/acc_best", "val/auroc_best")
+
+
 class Record(L.Callback):
-    """Per-epoch `train/loss` and `val/loss` as the trainer saw them."""
+    """Per-epoch `train/loss`, `val/loss` and the validation metrics as the trainer saw
+    them."""
 
     def __init__(self) -> None:
-        self.values: dict[str, list[float]] = {"train/loss": [], "val/loss": []}
+        self.values: dict[str, list[float]] = {"train/loss": [], **{key: [] for key in VAL}}
 
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+    def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
-            self.values["val/loss"].append(trainer.callback_metrics["val/loss"].item())
+            for key in VAL:
+                self.values[key].append(trainer.callback_metrics[key].item())
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.values["train/loss"].append(trainer.callback_metrics["train/loss"].item())
@@ -73,6 +78,10 @@ def _assert_members_equal_standalone(make_cfg, members, atol: float = 1e-5) -> M
         for key in ("train/loss", "val/loss"):
             assert len(model.history[k][key]) == EPOCHS
             assert model.history[k][key] == pytest.approx(values[key], abs=atol, rel=0), (k, key)
+        for key in ("val/acc", "val/auroc", "val/f1"):  # one pass over the members' axis
+            assert model.history[k][key] == pytest.approx(values[key], abs=1e-6), (k, key)
+        for key in ("val/acc_best", "val/auroc_best"):  # the best so far: its last value
+            assert model.history[k][key] == pytest.approx(values[key][-1:], abs=1e-6), (k, key)
         for name, value in weights.items():
             torch.testing.assert_close(model.members[k].net.state_dict()[name], value,
                                        rtol=0, atol=atol)

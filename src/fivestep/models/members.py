@@ -65,9 +65,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torchmetrics import MaxMetric
 
 from fivestep.errors import UserError
 from fivestep.models.member_early_stopping import MemberEarlyStopping
+from fivestep.models.member_metrics import StackedMetrics
 from fivestep.models.metrics import best_trackers
 from fivestep.models.system import System
 from fivestep.models.task import loss_inputs, predictions
@@ -130,7 +132,16 @@ class Members(L.LightningModule):
         self._member_optimizers: list[torch.optim.Optimizer] = []
         self._one_optimizer: torch.optim.Optimizer | None = None
         self._scheduler_states: list[dict[str, Any] | None] | None = None
+        self._params: list[list[nn.Parameter]] = []  # each member's, set with the optimizer
+        self._layers: list[nn.Module] | None = None  # what `_set_mode` flips
+        self._net_params: dict[tuple[int, ...], list[dict[str, nn.Parameter]]] = {}
         self.own_batches = own_batches
+        # the members' metrics in one pass over a member axis, where they allow it
+        # (`fivestep.models.member_metrics`); else each member's own collection
+        self._stacked: dict[str, StackedMetrics | None] = {
+            split: None if own_batches else
+            StackedMetrics.of([getattr(s, f"{split}_metrics") for s in systems])
+            for split in ("val", "test")}
         self._train_sum: Tensor | None = None  # per member: loss x rows, and rows
         self._train_rows: Tensor | None = None
         self._eval_sum: Tensor | None = None
@@ -169,8 +180,12 @@ class Members(L.LightningModule):
                     continue
                 inputs = torch.stack([x[k] for k in sub]) if own else x
                 nets = [self.members[k].net for k in sub]
-                for k, out in zip(sub, stacked_forward(nets, inputs, per_member=own),
-                                  strict=True):
+                key = tuple(sub)
+                if key not in self._net_params:  # the nets' leaves, found once
+                    self._net_params[key] = [dict(net.named_parameters()) for net in nets]
+                outs_of_sub = stacked_forward(nets, inputs, per_member=own,
+                                              params=self._net_params[key])
+                for k, out in zip(sub, outs_of_sub, strict=True):
                     outs[k] = out
         return outs
 
@@ -247,7 +262,7 @@ class Members(L.LightningModule):
             self.manual_backward(torch.stack([losses[k] for k in active]).sum())
             for k in set(range(len(self.members))) - set(active):
                 # stacked, a failed member's leaves got zero gradients: skip them
-                for p in self.members[k].parameters():
+                for p in self._params[k]:
                     p.grad = None
             optimizer.step()
             self._check_weights(active)
@@ -268,8 +283,12 @@ class Members(L.LightningModule):
             self.trainer.should_stop = True
 
     def _check_weights(self, active: list[int]) -> None:
-        """Mark failed the members whose weights the step made non-finite."""
+        """Mark failed the members whose weights the step made non-finite (one check of
+        all the weights; member by member only when it fails)."""
         with torch.no_grad():
+            weights = [p.reshape(-1) for k in active for p in self._params[k]]
+            if bool(torch.cat(weights).isfinite().all()):
+                return
             sums = torch.stack([
                 torch.stack([p.sum(dtype=torch.float32)
                              for p in self.members[k].parameters()]).sum()
@@ -318,6 +337,7 @@ class Members(L.LightningModule):
         # each member's scheduler is built on its own optimizer, whose param groups are
         # re-pointed at its groups of the one optimizer that steps (`_link_groups`)
         self._member_optimizers = built
+        self._params = [list(s.parameters()) for s in self.members]  # the leaves it steps
         self._one_optimizer = optimizer
         self._link_groups()
         self._schedulers = [None if s.scheduler_factory is None else s.scheduler_factory(o)
@@ -338,6 +358,36 @@ class Members(L.LightningModule):
             stop = start + len(member.param_groups)
             member.param_groups = self._one_optimizer.param_groups[start:stop]
             start = stop
+
+    def _set_mode(self, training: bool) -> None:
+        """Train or eval mode for this module, each member and each member's net (every
+        layer of it): what the evaluation loops would set on every submodule, less the
+        members' metric modules, which do not read it (walking them costs about 1 ms a
+        member each epoch)."""
+        if self._layers is None:  # each member, its net and every layer of it
+            self._layers = [m for s in self.members for m in (s, *s.net.modules())]
+        self.training = self.members.training = training
+        for layer in self._layers:
+            layer.training = training
+
+    def on_validation_model_zero_grad(self) -> None:
+        """The members' gradients released before validation, as Lightning does with
+        `zero_grad()`, without walking every metric module for them."""
+        for params in self._params:
+            for p in params:
+                p.grad = None
+
+    def on_validation_model_eval(self) -> None:
+        self._set_mode(False)
+
+    def on_validation_model_train(self) -> None:
+        self._set_mode(True)
+
+    def on_test_model_eval(self) -> None:
+        self._set_mode(False)
+
+    def on_test_model_train(self) -> None:
+        self._set_mode(True)
 
     def on_train_epoch_end(self) -> None:
         """Step each training member's scheduler once per epoch, after validation, where
@@ -387,8 +437,12 @@ class Members(L.LightningModule):
             pred = predictions(output.detach(), self.task)
             preds.append(pred)
             rows.append(len(y))
-            target = y if self.task == "regression" else y.long()
-            getattr(self.members[k], f"{split}_metrics").update(pred, target)
+            if self._stacked[split] is None:
+                target = y if self.task == "regression" else y.long()
+                getattr(self.members[k], f"{split}_metrics").update(pred, target)
+        stacked = self._stacked[split]
+        if stacked is not None:  # one x, one y: every member has its predictions
+            stacked.update(torch.stack(preds), ys[0])
         zero = torch.zeros_like(next(loss for loss in losses if loss is not None))
         values = torch.stack([zero if loss is None else loss for loss in losses])
         counts = torch.tensor(rows, dtype=values.dtype, device=values.device)
@@ -408,29 +462,34 @@ class Members(L.LightningModule):
         losses = self._eval_sum / self._eval_rows.clamp(min=1)
         self._eval_sum.zero_()
         self._eval_rows.zero_()
-        per_member: list[dict[str, Tensor]] = []
-        for system in self.members:
-            metrics = getattr(system, f"{split}_metrics")
-            per_member.append(metrics.compute())
-            metrics.reset()
+        stacked = self._stacked[split]
+        if stacked is not None:
+            values = stacked.compute()  # {key: (members,)}
+            stacked.reset()
+        else:
+            per_member: list[dict[str, Tensor]] = []
+            for system in self.members:
+                metrics = getattr(system, f"{split}_metrics")
+                per_member.append(metrics.compute())
+                metrics.reset()
+            values = {key: torch.stack([m[key] for m in per_member]) for key in per_member[0]}
         active = self._active() or list(range(len(self.members)))
         if self.own_batches:  # each member on its own rows: the members' mean
-            logged = {key: torch.stack([per_member[k][key] for k in active]).float().mean()
-                      for key in per_member[0]}
+            logged = {key: value[active].float().mean() for key, value in values.items()}
         else:
             logged = dict(getattr(self, f"{split}_metrics").compute())
             getattr(self, f"{split}_metrics").reset()
         logged[f"{split}/loss"] = self._mean_of_active(losses)
-        for key in per_member[0]:
-            values = torch.stack([per_member[k][key] for k in active]).float()
+        for key, value in values.items():
+            of_active = value[active].float()
             if not self.own_batches:  # with own batches, `key` itself is the members' mean
-                logged[f"{key}_members_mean"] = values.mean()
-            logged[f"{key}_members_std"] = values.std(unbiased=False)
+                logged[f"{key}_members_mean"] = of_active.mean()
+            logged[f"{key}_members_std"] = of_active.std(unbiased=False)
         sanity = self._trainer is not None and self.trainer.sanity_checking
         if not sanity:
             self._record(f"{split}/loss", losses)
-            for key in per_member[0]:
-                self._record(key, torch.stack([m[key] for m in per_member]))
+            for key, value in values.items():
+                self._record(key, value)
         return logged
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -444,8 +503,12 @@ class Members(L.LightningModule):
                 if k not in training:
                     continue
                 for name, best in system.val_best.items():
-                    best.update(self.history[k][f"val/{name}"][-1])
-                    self.history[k][f"val/{name}_best"] = [float(best.compute())]
+                    value = self.history[k][f"val/{name}"][-1]
+                    before = self.history[k].get(f"val/{name}_best")
+                    # the tracker is told only an improvement: the same best, fewer updates
+                    if before is None or _better(best, value, before[0]):
+                        best.update(value)
+                        self.history[k][f"val/{name}_best"] = [float(best.compute())]
                 loss = self.history[k]["val/loss"][-1]
                 if loss < self._best_loss[k]:  # as ModelCheckpoint(monitor=val/loss, mode=min)
                     self._best_loss[k] = loss
@@ -531,6 +594,14 @@ def has_dropout(net: nn.Module) -> bool:
     return any(isinstance(m, DROPOUTS) and m.p > 0 for m in net.modules())
 
 
+def _better(tracker: Any, value: float, best: float) -> bool:
+    """Whether `value` improves on `best` for a `MaxMetric`/`MinMetric` tracker
+    (a NaN value does not: the tracker ignores it)."""
+    if value != value:
+        return False
+    return value > best if isinstance(tracker, MaxMetric) else value < best
+
+
 def stack_groups(nets: Sequence[nn.Module]) -> list[list[int]]:
     """Indices of the nets grouped by what can run as one stacked computation: the same
     type and the same parameter and buffer names, shapes and dtypes. A net with dropout
@@ -547,23 +618,24 @@ def stack_groups(nets: Sequence[nn.Module]) -> list[list[int]]:
     return list(groups.values())
 
 
-def stacked_forward(nets: Sequence[nn.Module], x: Tensor, per_member: bool = False) -> Tensor:
+def stacked_forward(nets: Sequence[nn.Module], x: Tensor, per_member: bool = False,
+                    params: Sequence[dict[str, Tensor]] | None = None) -> Tensor:
     """Nets of one shape on the same `x: (batch, features)` as one `vmap`: `(G, batch, out)`;
     with `per_member`, net `g` on its own `x[g]` of `x: (G, batch, features)`.
 
     The parameters are stacked here, from each net's own leaves, so autograd sends each
     net its own gradient; `nets[0]` serves as the module `functional_call` runs.
+    `params`: each net's `dict(named_parameters())`, if the caller keeps them.
     """
-    names = [n for n, _ in nets[0].named_parameters()]
-    per_net = [dict(net.named_parameters()) for net in nets]
-    params = {n: torch.stack([p[n] for p in per_net]) for n in names}
+    per_net = params if params is not None else [dict(net.named_parameters()) for net in nets]
+    stacked = {n: torch.stack([p[n] for p in per_net]) for n in per_net[0]}
     buffers = {n: torch.stack([dict(net.named_buffers())[n] for net in nets])
                for n, _ in nets[0].named_buffers()}
 
     def one(p: dict[str, Tensor], b: dict[str, Tensor], rows: Tensor) -> Tensor:
         return functional_call(nets[0], (p, b), (rows,))
 
-    return vmap(one, in_dims=(0, 0, 0 if per_member else None))(params, buffers, x)
+    return vmap(one, in_dims=(0, 0, 0 if per_member else None))(stacked, buffers, x)
 
 
 def _refuse_unstackable(systems: Sequence[System]) -> None:
