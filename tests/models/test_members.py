@@ -10,30 +10,16 @@ from fivestep.config.sizes import sized_from_data
 from fivestep.errors import UserError
 from fivestep.models.members import Members, stack_groups
 
+from ._member_helpers import Record, member_trainer
+
 # 120 rows, 72 of them for training in shuffled batches of 16: 5 steps an epoch
 COMMON = ["experiment=two_layer", "data.n_samples=120", "data.batch_size=16", "callbacks=none",
           "logger=[]"]
 EPOCHS = 3
 
 
-class Record(L.Callback):
-    """Per-epoch `train/loss` and `val/loss` as the trainer saw them."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[float]] = {"train/loss": [], "val/loss": []}
-
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:
-            self.values["val/loss"].append(trainer.callback_metrics["val/loss"].item())
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.values["train/loss"].append(trainer.callback_metrics["train/loss"].item())
-
-
 def _trainer(*callbacks: L.Callback) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", max_epochs=EPOCHS, callbacks=list(callbacks),
-                     logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0)
+    return member_trainer(EPOCHS, *callbacks)
 
 
 _COMPOSED: dict[tuple[str, ...], object] = {}
