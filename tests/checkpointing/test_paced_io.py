@@ -1,12 +1,14 @@
 """`PacedCheckpointIO` writes few files, yet what reaches the disk is what the callbacks saved."""
 
+import io
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 import torch
 
 from fivestep.checkpointing import atomic_io
-from fivestep.checkpointing.paced_io import PacedCheckpointIO
+from fivestep.checkpointing.paced_io import PacedCheckpointIO, snapshot
 from fivestep.train import train
 
 HOUR = 3600.0
@@ -19,6 +21,32 @@ def _checkpoint(epoch: int, weights: torch.Tensor) -> dict:
 
 def _epoch(path) -> int:
     return torch.load(path, weights_only=True)["epoch"]
+
+
+def _bytes(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def test_a_snapshot_is_written_as_the_original_and_later_changes_do_not_reach_it():
+    weights = torch.arange(6.0).reshape(2, 3)
+    checkpoint = {
+        "epoch": 3, "state_dict": OrderedDict(w=weights, b=torch.zeros(2)),
+        "optimizer_states": [{"state": {0: {"momentum_buffer": torch.ones(3)}},
+                              "param_groups": [{"lr": 0.1, "params": [0, 1]}]}],
+        "callbacks": {"best": {"best_k_models": {"a.ckpt": torch.tensor(0.5)}}},
+        "rng": [3, tuple(range(625)), None], "pair": (1, [2.0, "x"]),
+    }
+    expected = _bytes(checkpoint)
+    copy = snapshot(checkpoint)
+    assert _bytes(copy) == expected  # the file a held copy makes is the file of the save
+    assert type(copy["state_dict"]) is OrderedDict and type(copy["pair"]) is tuple
+    weights.add_(1)  # what later steps and callbacks do to the live objects
+    checkpoint["optimizer_states"][0]["state"][0]["momentum_buffer"].mul_(3)
+    checkpoint["callbacks"]["best"]["best_k_models"]["b.ckpt"] = torch.tensor(0.1)
+    checkpoint["pair"][1].append(3)
+    assert _bytes(copy) == expected
 
 
 def test_the_first_moment_is_written_then_later_ones_wait_for_the_clock(tmp_path):

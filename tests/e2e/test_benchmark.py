@@ -10,16 +10,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
-    out = tmp_path / "bench.json"
+def _run_benchmark(out: Path, *args: str) -> tuple[list[dict], str]:
+    """`scripts/benchmark.py *args --out out`: the rows it wrote, and what it printed."""
     done = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--cases", "seed,tabular", "--repeat", "1",
-         "--rows", "5000", "--out", str(out)],
+        [sys.executable, "scripts/benchmark.py", *args, "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
+    return json.loads(out.read_text())["rows"], done.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
+    rows, printed = _run_benchmark(tmp_path / "bench.json", "--cases", "seed,tabular",
+                                   "--repeat", "1", "--rows", "5000")
     assert [(r["case"], r["metric"].strip()) for r in rows] == [
         ("seed", "200-epoch fit"),
         ("seed", "opt-in: callbacks=fast logger=tensorboard_fast"),
@@ -45,21 +49,17 @@ def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
     # the same initial weights on every side (the script stops otherwise), 200 epochs each
     assert {s["epochs"] for side in seed.values() for s in side} == {200}
     assert all(0 < s["cpu_seconds"] for side in seed.values() for s in side)
-    assert "| seed " in done.stdout and "| tabular " in done.stdout
+    assert "| seed " in printed and "| tabular " in printed
 
 
 @pytest.mark.slow
 def test_benchmark_tables_and_mmap_cases_run_small(tmp_path):
     """The issue-13 cases at toy sizes: every row present, the cache hit, mmap trained."""
-    out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--cases", "tables,mmap", "--repeat", "1",
-         "--table-rows", "3000", "--mmap-rows", "5000", "--mmap-batch-size", "256",
-         "--table-dir", str(tmp_path / "tables"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    rows, _ = _run_benchmark(
+        tmp_path / "bench.json", "--cases", "tables,mmap", "--repeat", "1",
+        "--table-rows", "3000", "--mmap-rows", "5000", "--mmap-batch-size", "256",
+        "--table-dir", str(tmp_path / "tables"),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
     assert [(r["case"], r["metric"].strip()) for r in rows] == [
         ("tables 0.003M", "end to end (marginal over 1,000 rows)"),
         ("tables 0.003M", "peak RSS"),
@@ -96,12 +96,8 @@ def test_benchmark_panel_runs_the_users_command_beside_the_baselines(tmp_path):
     """`--cases panel` on two of its tables (scikit-learn's, no extra package), two epochs:
     a row per table with the net, the four baselines on the same split, and the summary."""
     out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--cases", "panel", "--panel-tables",
-         "wine,diabetes", "--override", "trainer.max_epochs=2", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    _, printed = _run_benchmark(out, "--cases", "panel", "--panel-tables", "wine,diabetes",
+                                "--override", "trainer.max_epochs=2")
     panel = json.loads(out.with_name("panel.json").read_text())
     assert [t["table"] for t in panel["tables"]] == ["diabetes", "wine"]  # the panel's order
     for t in panel["tables"]:
@@ -112,19 +108,13 @@ def test_benchmark_panel_runs_the_users_command_beside_the_baselines(tmp_path):
         assert t["linear"] > t["majority"]  # both tables have signal a linear model finds
     assert [line.split(" (")[0] for line in panel["summary"]] == [
         "all", "chose the defaults", "held out"]
-    assert "| wine " in done.stdout and "median gap to LightGBM" in done.stdout
+    assert "| wine " in printed and "median gap to LightGBM" in printed
 
 
 @pytest.mark.slow
 def test_benchmark_folds_case_times_members_one_fold_and_the_multirun(tmp_path):
-    out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, "scripts/benchmark.py", "--cases", "folds", "--repeat", "1",
-         "--folds", "2", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows, _ = _run_benchmark(tmp_path / "bench.json", "--cases", "folds", "--repeat", "1",
+                             "--folds", "2")
     assert [r["metric"] for r in rows] == ["2 folds as members vs 1 fold",
                                            "2 folds one after another vs 1 fold"]
     walls = rows[0]["runs"]

@@ -12,29 +12,14 @@ from fivestep.config.sizes import sized_from_data
 from fivestep.data.member_data import MemberData
 from fivestep.models.members import Members
 
+from ._member_helpers import Record, member_trainer
+
 EPOCHS = 3
 BASE = ["experiment=breast_cancer", "callbacks=none", "logger=[]"]
 
 
-class Record(L.Callback):
-    """Per-epoch `train/loss`, `val/loss` and `val/acc` as the trainer saw them."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[float]] = {"train/loss": [], "val/loss": [], "val/acc": []}
-
-    def on_validation_end(self, trainer, pl_module) -> None:  # the epoch's metrics are in
-        if not trainer.sanity_checking:
-            for key in ("val/loss", "val/acc"):
-                self.values[key].append(trainer.callback_metrics[key].item())
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.values["train/loss"].append(trainer.callback_metrics["train/loss"].item())
-
-
 def _trainer(*callbacks: L.Callback) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", max_epochs=EPOCHS, callbacks=list(callbacks),
-                     logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0)
+    return member_trainer(EPOCHS, *callbacks)
 
 
 def _fold(cfg, fold: int):
@@ -49,7 +34,7 @@ def _fold(cfg, fold: int):
 
 def _standalone(cfg, fold: int):
     model, datamodule, _ = _fold(cfg, fold)
-    record = Record()
+    record = Record(val_keys=("val/loss", "val/acc"))
     _trainer(record).fit(model, datamodule=datamodule)
     return record.values, model.net.state_dict(), len(datamodule.splits["train"][0])
 

@@ -10,6 +10,8 @@ from fivestep.config.sizes import sized_from_data
 from fivestep.errors import UserError
 from fivestep.models.members import Members, stack_groups
 
+from ._member_helpers import Record, member_trainer
+
 # 120 rows, 72 of them for training in shuffled batches of 16: 5 steps an epoch
 COMMON = ["experiment=two_layer", "data.n_samples=120", "data.batch_size=16", "callbacks=none",
           "logger=[]"]
@@ -19,26 +21,8 @@ EPOCHS = 3
 VAL = ("val/loss", "val/acc", "val/auroc", "val/f1", "val/acc_best", "val/auroc_best")
 
 
-class Record(L.Callback):
-    """Per-epoch `train/loss`, `val/loss` and the validation metrics as the trainer saw
-    them."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[float]] = {"train/loss": [], **{key: [] for key in VAL}}
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:
-            for key in VAL:
-                self.values[key].append(trainer.callback_metrics[key].item())
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.values["train/loss"].append(trainer.callback_metrics["train/loss"].item())
-
-
 def _trainer(*callbacks: L.Callback) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", max_epochs=EPOCHS, callbacks=list(callbacks),
-                     logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0)
+    return member_trainer(EPOCHS, *callbacks)
 
 
 _COMPOSED: dict[tuple[str, ...], object] = {}
@@ -58,7 +42,7 @@ def _system(make_cfg, overrides: list[str], seed: int):
 
 def _standalone(make_cfg, overrides: list[str], seed: int):
     model, datamodule, _ = _system(make_cfg, overrides, seed)
-    record = Record()
+    record = Record(VAL)
     _trainer(record).fit(model, datamodule=datamodule)
     return record.values, model.net.state_dict()
 

@@ -198,13 +198,18 @@ class LossCurves(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Here, as for EarlyStopping, the epoch's validation metrics are final.
-        if not trainer.sanity_checking and "val/loss" in trainer.callback_metrics:
-            self.val.append(float(trainer.callback_metrics["val/loss"]))
+        # `trainer.callback_metrics` gathers the logged values anew on each read: once here
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get("val/loss")
+        if value is not None:
+            self.val.append(float(value))
             self.val_epochs.append(trainer.current_epoch + 1)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if "train/loss" in trainer.callback_metrics:
-            self.train.append(float(trainer.callback_metrics["train/loss"]))
+        value = trainer.callback_metrics.get("train/loss")
+        if value is not None:
+            self.train.append(float(value))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and self.train:
