@@ -208,9 +208,11 @@ class OptunaSweeper(Sweeper):
         taken: list[DictConfig] = []
 
         def take(cfg: DictConfig) -> None:
-            resolved = cfg.copy()
-            OmegaConf.resolve(resolved)  # ${hydra:runtime.output_dir}: this job's folder
-            taken.append(resolved)
+            # run_job hands the task its own copy of the job's config (the job's return
+            # keeps it); resolved here, in the job's Hydra context:
+            # ${hydra:runtime.output_dir} is this job's folder
+            OmegaConf.resolve(cfg)
+            taken.append(cfg)
 
         jobs = []
         configs = trial_configs(self.hydra_context.config_loader, self.config, batch)
