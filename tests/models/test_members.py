@@ -248,3 +248,28 @@ def test_member_schedules_go_on_after_a_resume(make_cfg, tmp_path):
         for name, value in whole.members[k].net.state_dict().items():
             torch.testing.assert_close(resumed.members[k].net.state_dict()[name], value,
                                        rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_a_stacked_groups_losses_in_one_call_equal_each_members_own_loss(task):
+    from fivestep.models.members import _vector_loss
+    from fivestep.models.task import loss_inputs
+
+    g = torch.Generator().manual_seed(0)
+    members, rows, out = 5, 11, 3 if task == "multiclass" else 1
+    stacked = torch.randn(members, rows, out, generator=g)
+    y = (torch.randint(0, out, (rows,), generator=g) if task == "multiclass"
+         else torch.randint(0, 2, (rows,), generator=g).float() if task == "binary"
+         else torch.randn(rows, generator=g))
+    kind = {"binary": torch.nn.BCEWithLogitsLoss, "multiclass": torch.nn.CrossEntropyLoss,
+            "regression": torch.nn.MSELoss}[task]
+    losses = _vector_loss([kind() for _ in range(members)], task, stacked)
+    values, taken = losses(stacked, y)
+    for k in range(members):
+        output, target = loss_inputs(stacked[k], y, task)
+        torch.testing.assert_close(values[k], kind()(output, target), rtol=0, atol=1e-6)
+        torch.testing.assert_close(taken[k], output, rtol=0, atol=0)
+    # a loss with settings of its own is computed member by member
+    assert _vector_loss([kind(), kind(reduction="sum")], task, stacked[:2]) is None
+    if task == "multiclass":
+        assert _vector_loss([kind(label_smoothing=0.1)] * 2, task, stacked[:2]) is None

@@ -135,6 +135,8 @@ class Members(L.LightningModule):
         self._params: list[list[nn.Parameter]] = []  # each member's, set with the optimizer
         self._layers: list[nn.Module] | None = None  # what `_set_mode` flips
         self._net_params: dict[tuple[int, ...], list[dict[str, nn.Parameter]]] = {}
+        # the last `member_outputs`' stacked groups, `(G, batch, out)`, by members
+        self._stacked_outs: dict[tuple[int, ...], Tensor] = {}
         self.own_batches = own_batches
         # the members' metrics in one pass over a member axis, where they allow it
         # (`fivestep.models.member_metrics`); else each member's own collection
@@ -142,6 +144,17 @@ class Members(L.LightningModule):
             split: None if own_batches else
             StackedMetrics.of([getattr(s, f"{split}_metrics") for s in systems])
             for split in ("val", "test")}
+        for split, stacked in self._stacked.items():
+            if stacked is None:
+                continue
+            for system in systems:
+                # the member's own collection is not used (`StackedMetrics` computes its
+                # values): taken out of the module tree, kept as a plain attribute, so the
+                # walks of every submodule that Lightning makes each epoch (eval/train
+                # modes) skip its metrics: ~0.2 ms a member and epoch
+                collection = getattr(system, f"{split}_metrics")
+                delattr(system, f"{split}_metrics")
+                object.__setattr__(system, f"{split}_metrics", collection)
         self._train_sum: Tensor | None = None  # per member: loss x rows, and rows
         self._train_rows: Tensor | None = None
         self._eval_sum: Tensor | None = None
@@ -165,6 +178,7 @@ class Members(L.LightningModule):
         fold one row shorter runs as a second stack, so no row is padded or dropped)."""
         outs: list[Tensor | None] = [None] * len(self.members)
         own = not isinstance(x, Tensor)
+        self._stacked_outs = {}
         for group in self.groups:
             if own:  # the group's members with a batch, by the batch's shape
                 stacks: dict[tuple[int, ...], list[int]] = {}
@@ -185,6 +199,8 @@ class Members(L.LightningModule):
                     self._net_params[key] = [dict(net.named_parameters()) for net in nets]
                 outs_of_sub = stacked_forward(nets, inputs, per_member=own,
                                               params=self._net_params[key])
+                if not own:
+                    self._stacked_outs[key] = outs_of_sub
                 for k, out in zip(sub, outs_of_sub, strict=True):
                     outs[k] = out
         return outs
@@ -223,6 +239,25 @@ class Members(L.LightningModule):
         nets = [self.members[k].net for k in self._active()] or [m.net for m in self.members]
         return EnsembleNet(nets, self.task)
 
+    def _member_losses(self, outs: Sequence[Tensor | None], ys: Sequence[Tensor | None]
+                       ) -> tuple[list[Tensor | None], list[Tensor | None]]:
+        """Each member's loss and its output as its loss took it (None without a batch):
+        a stacked group whose members' losses are one plain loss of its task
+        (`_vector_loss`) in one call over the member axis, the others member by member."""
+        losses: list[Tensor | None] = [None] * len(outs)
+        taken: list[Tensor | None] = [None] * len(outs)
+        for sub, stacked in self._stacked_outs.items():
+            loss = _vector_loss([self.members[k].loss_fn for k in sub], self.task, stacked)
+            if loss is None:
+                continue
+            values, outputs = loss(stacked, ys[sub[0]])
+            for i, k in enumerate(sub):
+                losses[k], taken[k] = values[i], outputs[i]
+        for k, out in enumerate(outs):
+            if out is not None and losses[k] is None:
+                losses[k], taken[k] = self._member_loss(k, out, ys[k])
+        return losses, taken
+
     def _member_loss(self, k: int, output: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Member `k`'s loss as its `System` computes it; returns `(loss, y as taken)`."""
         output, y = loss_inputs(output, y, self.task)
@@ -242,9 +277,7 @@ class Members(L.LightningModule):
         (its epoch has fewer batches), failed or stopped gets no gradient (not updated)."""
         x, ys = self._per_member(batch)
         outs = self.member_outputs(x)
-        losses: list[Tensor | None] = [
-            None if out is None else self._member_loss(k, out, ys[k])[0]
-            for k, out in enumerate(outs)]
+        losses, _ = self._member_losses(outs, ys)
         here = [loss is not None for loss in losses]
         zero = torch.zeros_like(next(loss for loss in losses if loss is not None).detach())
         values = torch.stack([zero if loss is None else loss.detach() for loss in losses])
@@ -368,7 +401,7 @@ class Members(L.LightningModule):
             self._layers = [m for s in self.members for m in (s, *s.net.modules())]
         self.training = self.members.training = training
         for layer in self._layers:
-            layer.training = training
+            object.__setattr__(layer, "training", training)  # what Module.train sets
 
     def on_validation_model_zero_grad(self) -> None:
         """The members' gradients released before validation, as Lightning does with
@@ -424,6 +457,7 @@ class Members(L.LightningModule):
     def _eval_step(self, batch: Sequence[Any], split: str) -> None:
         x, ys = self._per_member(batch)
         outs = self.member_outputs(x)
+        member_losses, taken = self._member_losses(outs, ys)
         losses, preds, rows = [], [], []
         for k, out in enumerate(outs):
             if out is None:  # no rows of member k in this batch
@@ -432,9 +466,8 @@ class Members(L.LightningModule):
                 rows.append(0)
                 continue
             y = ys[k]
-            loss, output = self._member_loss(k, out, y)
-            losses.append(loss.detach())
-            pred = predictions(output.detach(), self.task)
+            losses.append(member_losses[k].detach())
+            pred = predictions(taken[k].detach(), self.task)
             preds.append(pred)
             rows.append(len(y))
             if self._stacked[split] is None:
@@ -600,6 +633,44 @@ def _better(tracker: Any, value: float, best: float) -> bool:
     if value != value:
         return False
     return value > best if isinstance(tracker, MaxMetric) else value < best
+
+
+_PLAIN_LOSSES = {"binary": nn.BCEWithLogitsLoss, "regression": nn.MSELoss,
+                 "multiclass": nn.CrossEntropyLoss}
+
+
+def _vector_loss(fns: Sequence[nn.Module], task: str, stacked: Tensor) -> Any:
+    """For members whose losses are all their task's plain loss (`BCEWithLogitsLoss`,
+    `MSELoss`, `CrossEntropyLoss` with no weights, smoothing or other reduction than the
+    mean) and whose stacked output is `(G, batch, 1)` (`(G, batch, K)` for classes): a
+    function `(stacked, y) -> ((G,) losses, (G, batch[, K]) outputs as taken)`, each
+    member's loss the mean over its rows, as its own loss computes it. Else None."""
+    kind = _PLAIN_LOSSES[task]
+    for fn in fns:
+        if type(fn) is not kind or fn.reduction != "mean":
+            return None
+        if getattr(fn, "weight", None) is not None or getattr(fn, "pos_weight", None) is not None:
+            return None
+        if kind is nn.CrossEntropyLoss and (fn.label_smoothing != 0 or fn.ignore_index != -100):
+            return None
+    if stacked.dim() != 3 or (task != "multiclass" and stacked.shape[-1] != 1):
+        return None
+
+    def losses(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        members, rows = out.shape[0], out.shape[1]
+        if task == "multiclass":
+            values = nn.functional.cross_entropy(
+                out.flatten(0, 1), y.long().repeat(members), reduction="none")
+            return values.view(members, rows).mean(1), out
+        out = out[..., 0]
+        target = y.to(out.dtype).expand(members, rows)
+        if task == "binary":
+            values = nn.functional.binary_cross_entropy_with_logits(out, target, reduction="none")
+        else:
+            values = nn.functional.mse_loss(out, target, reduction="none")
+        return values.mean(1), out
+
+    return losses
 
 
 def stack_groups(nets: Sequence[nn.Module]) -> list[list[int]]:
