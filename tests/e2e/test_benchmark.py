@@ -33,6 +33,7 @@ def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
         ("seed", "CPU, opt-in fast"),
         ("seed", "CPU, floor: bare Lightning"),
         ("seed", "CPU, reference: Lightning defaults"),
+        ("seed", "default fit / Lightning defaults' (wall)"),
         ("tabular", "samples/s (1 epoch)"),
         ("tabular", "training epoch only"),
         ("tabular", "training epoch, 8 steps per Lightning step"),
@@ -49,6 +50,9 @@ def test_benchmark_writes_every_row_with_a_ratio(tmp_path):
     # the same initial weights on every side (the script stops otherwise), 200 epochs each
     assert {s["epochs"] for side in seed.values() for s in side} == {200}
     assert all(0 < s["cpu_seconds"] for side in seed.values() for s in side)
+    reference = rows[8]  # the default's fit over the reference's, run by run
+    assert reference["ratio"] == pytest.approx(
+        seed["project"][0]["seconds"] / seed["stock"][0]["seconds"])
     assert "| seed " in printed and "| tabular " in printed
 
 
