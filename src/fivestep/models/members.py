@@ -137,6 +137,7 @@ class Members(L.LightningModule):
         self._net_params: dict[tuple[int, ...], list[dict[str, nn.Parameter]]] = {}
         # the last `member_outputs`' stacked groups, `(G, batch, out)`, by members
         self._stacked_outs: dict[tuple[int, ...], Tensor] = {}
+        self._vector_losses: dict[tuple[int, ...], Any] = {}  # `_vector_loss` per group
         self.own_batches = own_batches
         # the members' metrics in one pass over a member axis, where they allow it
         # (`fivestep.models.member_metrics`); else each member's own collection
@@ -247,7 +248,10 @@ class Members(L.LightningModule):
         losses: list[Tensor | None] = [None] * len(outs)
         taken: list[Tensor | None] = [None] * len(outs)
         for sub, stacked in self._stacked_outs.items():
-            loss = _vector_loss([self.members[k].loss_fn for k in sub], self.task, stacked)
+            if sub not in self._vector_losses:  # the group's losses and shapes do not change
+                self._vector_losses[sub] = _vector_loss(
+                    [self.members[k].loss_fn for k in sub], self.task, stacked)
+            loss = self._vector_losses[sub]
             if loss is None:
                 continue
             values, outputs = loss(stacked, ys[sub[0]])
@@ -323,8 +327,7 @@ class Members(L.LightningModule):
             if bool(torch.cat(weights).isfinite().all()):
                 return
             sums = torch.stack([
-                torch.stack([p.sum(dtype=torch.float32)
-                             for p in self.members[k].parameters()]).sum()
+                torch.stack([p.sum(dtype=torch.float32) for p in self._params[k]]).sum()
                 for k in active
             ])
         if bool(sums.isfinite().all()):
