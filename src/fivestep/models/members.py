@@ -133,6 +133,7 @@ class Members(L.LightningModule):
         self._one_optimizer: torch.optim.Optimizer | None = None
         self._scheduler_states: list[dict[str, Any] | None] | None = None
         self._params: list[list[nn.Parameter]] = []  # each member's, set with the optimizer
+        self._flat: list[list[Tensor]] = []  # the same, as flat views where they allow it
         self._layers: list[nn.Module] | None = None  # what `_set_mode` flips
         self._net_params: dict[tuple[int, ...], list[dict[str, nn.Parameter]]] = {}
         # the last `member_outputs`' stacked groups, `(G, batch, out)`, by members
@@ -323,7 +324,7 @@ class Members(L.LightningModule):
         """Mark failed the members whose weights the step made non-finite (one check of
         all the weights; member by member only when it fails)."""
         with torch.no_grad():
-            weights = [p.reshape(-1) for k in active for p in self._params[k]]
+            weights = [w if w.dim() == 1 else w.reshape(-1) for k in active for w in self._flat[k]]
             if bool(torch.cat(weights).isfinite().all()):
                 return
             sums = torch.stack([
@@ -374,6 +375,9 @@ class Members(L.LightningModule):
         # re-pointed at its groups of the one optimizer that steps (`_link_groups`)
         self._member_optimizers = built
         self._params = [list(s.parameters()) for s in self.members]  # the leaves it steps
+        # flat views of them, made once: the optimizer and restores change them in place
+        self._flat = [[p.detach().view(-1) if p.is_contiguous() else p.detach() for p in ps]
+                      for ps in self._params]
         self._one_optimizer = optimizer
         self._link_groups()
         self._schedulers = [None if s.scheduler_factory is None else s.scheduler_factory(o)

@@ -78,7 +78,8 @@ class MemberPruning(L.Callback):
 
 
 def train_trials(
-    cfgs: Sequence[DictConfig], trials: Sequence[Any] | None = None, own_data: bool = False
+    cfgs: Sequence[DictConfig], trials: Sequence[Any] | None = None, own_data: bool = False,
+    copy: bool = True,
 ) -> list[dict[str, Any]]:
     """Train `cfgs` as members of one run; per config its result:
     `{"status": "complete" | "failed" | "pruned", "metrics": {...}, "why": ...}`.
@@ -86,8 +87,10 @@ def train_trials(
     With `own_data`, each member trains and is evaluated on its own DataModule, built
     from its own `data` config (the folds of `data.fold=members`), batch by batch beside
     the others (`fivestep.data.member_data.MemberData`); only the `trainer` configs must
-    then be equal."""
-    cfgs = [cfg.copy() for cfg in cfgs]
+    then be equal. Without `own_data` the members share one DataModule, built once.
+    `copy=False`: the configs are the caller's own, changed here (their `model` sized
+    from the data) rather than copied first."""
+    cfgs = [cfg.copy() for cfg in cfgs] if copy else list(cfgs)
     if any((cfg.get("data") or {}).get("fold") == "members" for cfg in cfgs):
         raise UserError("data.fold=members trains a run's folds as members; its trials cannot "
                         "be members too: set hydra.sweeper.members=false")
@@ -97,7 +100,8 @@ def train_trials(
         check_types(cfg)
         if cfg.get("seed") is not None:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
-        datamodules.append(build(cfg.data))
+        if own_data or not datamodules:  # equal `data` configs: one DataModule serves all
+            datamodules.append(build(cfg.data))
         cfg.model = sized_from_data(cfg.model, datamodules[-1].shape())
         systems.append(build(cfg.model))
         states.append(torch.get_rng_state())  # its dropout stream, as its standalone run's

@@ -191,16 +191,17 @@ class OptunaSweeper(Sweeper):
     def _launch_as_members(self, batch: list[list[str]], trials: list[Any]) -> list[JobReturn]:
         """The batch's trials trained as members of one run (`fivestep.sweep.members`).
 
-        Each trial's job folder and `.hydra/` files are made by Hydra's own `run_job`, with
-        a task that only takes the job's config (its paths resolved in the job's Hydra
-        context); then all train together, and each job's return is its own result.
+        Each trial's job folder and `.hydra/` files are made as Hydra's `run_job` makes
+        them (`fivestep.sweep.job_folder.member_job`), with a task that only takes the
+        job's config (its paths resolved in the job's Hydra context); then all train
+        together, and each job's return is its own result.
         """
         import optuna
-        from hydra.core.utils import run_job
 
         from fivestep.errors import UserError
         from fivestep.monitoring.finite_guard import NonFiniteTraining
         from fivestep.sweep.configs import trial_configs
+        from fivestep.sweep.job_folder import member_job
         from fivestep.sweep.members import shared_runs, train_trials
         from fivestep.sweep.pruning import reports_epochs
 
@@ -208,7 +209,7 @@ class OptunaSweeper(Sweeper):
         taken: list[DictConfig] = []
 
         def take(cfg: DictConfig) -> None:
-            # run_job hands the task its own copy of the job's config (the job's return
+            # the job hands the task its own copy of the job's config (the job's return
             # keeps it); resolved here, in the job's Hydra context:
             # ${hydra:runtime.output_dir} is this job's folder
             OmegaConf.resolve(cfg)
@@ -220,16 +221,14 @@ class OptunaSweeper(Sweeper):
             with open_dict(config):
                 config.hydra.job.id = f"{config.hydra.job.name}_{number}"
                 config.hydra.job.num = number
-            jobs.append(run_job(hydra_context=self.hydra_context, task_function=take,
-                                config=config, job_dir_key="hydra.sweep.dir",
-                                job_subdir_key="hydra.sweep.subdir", configure_logging=False))
+            jobs.append(member_job(self.hydra_context, config, take))
         results: list[dict[str, Any]] = [{}] * len(taken)
         reports = reports_epochs(self.config.hydra.sweeper)
         for run in shared_runs(taken):
             log.info("Trials %s train as members of one run", [trials[k].number for k in run])
             try:
                 done = train_trials([taken[k] for k in run],
-                                    [trials[k] for k in run] if reports else None)
+                                    [trials[k] for k in run] if reports else None, copy=False)
             except UserError as error:  # members that cannot share a run: these trials fail
                 done = [{"status": "error", "why": str(error)} for _ in run]
                 log.error("%s", error)

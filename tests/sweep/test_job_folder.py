@@ -1,0 +1,121 @@
+"""`member_job` makes a trial's job as Hydra's `run_job` does: the same folder, the same
+three `.hydra/` files byte for byte, the same config handed to the task (its
+`${hydra:...}` paths resolved to the job's folder), the same record of the job, and the
+Hydra callbacks called around the task. If a Hydra release changes `run_job`, this
+fails by name."""
+
+import copy
+from pathlib import Path
+
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobStatus, run_job
+from hydra.types import HydraContext, RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from fivestep.sweep.configs import trial_configs
+from fivestep.sweep.job_folder import member_job
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXED = ["experiment=two_layer", "logger=[]"]
+
+
+class Calls:
+    """Stands in for Hydra's callbacks object: records what it is told."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        self.seen.append(("start", config.hydra.job.num))
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        self.seen.append(("end", config.hydra.job.num))
+
+
+@pytest.fixture
+def jobs(tmp_path):
+    """Two copies of trial 3's config (sweep dir under `tmp_path`), a context for each."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration(
+            "train", ["hydra/sweeper=optuna", "hydra.sweeper.members=true", *FIXED,
+                      f"hydra.sweep.dir={tmp_path}/sweep"], run_mode=RunMode.MULTIRUN)
+        HydraConfig.instance().set_config(master)
+        (config,) = trial_configs(loader, master, [FIXED + ["model.optimizer.lr=0.02"]])
+        with open_dict(config):
+            config.hydra.job.id, config.hydra.job.num = "train_3", 3
+        yield [copy.deepcopy(config) for _ in range(2)], loader
+    GlobalHydra.instance().clear()
+
+
+def _run(maker, config, loader, folder):
+    """One job with its sweep folder moved to `folder`; returns (job, task's config, calls)."""
+    with open_dict(config):
+        config.hydra.sweep.dir = str(folder)
+    calls, taken = Calls(), []
+
+    def task(cfg: DictConfig) -> str:
+        OmegaConf.resolve(cfg)  # as the sweeper's task does, in the job's Hydra context
+        taken.append(cfg)
+        return "done"
+
+    context = HydraContext(config_loader=loader, callbacks=calls)
+    if maker is run_job:
+        job = run_job(hydra_context=context, task_function=task, config=config,
+                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
+                      configure_logging=False)
+    else:
+        job = member_job(context, config, task)
+    return job, taken[0], calls.seen
+
+
+def test_member_job_makes_what_run_job_makes(jobs, tmp_path):
+    (a, b), loader = jobs
+    hydras, hydras_cfg, hydras_calls = _run(run_job, a, loader, tmp_path / "hydra")
+    ours, our_cfg, our_calls = _run(member_job, b, loader, tmp_path / "ours")
+    assert ours.status == hydras.status == JobStatus.COMPLETED
+    assert ours.return_value == hydras.return_value == "done"
+    assert our_calls == hydras_calls == [("start", 3), ("end", 3)]
+    files = ("config.yaml", "hydra.yaml", "overrides.yaml")
+    for name in files:
+        theirs = (tmp_path / "hydra" / "3" / ".hydra" / name).read_text()
+        mine = (tmp_path / "ours" / "3" / ".hydra" / name).read_text()
+        # the only difference: the folder each was told to use
+        assert mine == theirs.replace(str(tmp_path / "hydra"), str(tmp_path / "ours")), name
+    assert "lr: 0.02" in (tmp_path / "ours" / "3" / ".hydra" / "config.yaml").read_text()
+    assert our_cfg.paths.output_dir == str(tmp_path / "ours" / "3")
+    assert hydras_cfg.paths.output_dir == str(tmp_path / "hydra" / "3")
+    mine, theirs = (OmegaConf.to_container(c) for c in (our_cfg, hydras_cfg))
+    assert mine == _moved(theirs, str(tmp_path / "hydra"), str(tmp_path / "ours"))
+    assert OmegaConf.is_struct(our_cfg) == OmegaConf.is_struct(hydras_cfg)
+    assert "hydra" not in our_cfg
+    assert ours.overrides == hydras.overrides == ["experiment=two_layer", "logger=[]",
+                                                  "model.optimizer.lr=0.02"]
+    assert ours.hydra_cfg.hydra.runtime.output_dir == str(tmp_path / "ours" / "3")
+    assert ours.working_dir == hydras.working_dir
+
+
+def test_member_job_records_a_failing_task_and_restores_hydras_config(jobs, tmp_path):
+    (config, _), loader = jobs
+    before = HydraConfig.instance().cfg
+
+    def task(cfg: DictConfig) -> None:
+        raise ValueError("boom")
+
+    job = member_job(HydraContext(config_loader=loader, callbacks=Calls()), config, task)
+    assert job.status == JobStatus.FAILED
+    with pytest.raises(ValueError, match="boom"):  # a failed job's return raises its error
+        job.return_value  # noqa: B018
+    assert HydraConfig.instance().cfg is before
+
+
+def _moved(node, old: str, new: str):
+    if isinstance(node, dict):
+        return {k: _moved(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_moved(v, old, new) for v in node]
+    return node.replace(old, new) if isinstance(node, str) else node
