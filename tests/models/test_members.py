@@ -273,3 +273,31 @@ def test_a_stacked_groups_losses_in_one_call_equal_each_members_own_loss(task):
     assert _vector_loss([kind(), kind(reduction="sum")], task, stacked[:2]) is None
     if task == "multiclass":
         assert _vector_loss([kind(label_smoothing=0.1)] * 2, task, stacked[:2]) is None
+
+
+def test_a_stacked_groups_best_weights_are_each_members_own(make_cfg):
+    """The stacked best-weights store (`_keep_best`) keeps, for each member, its weights
+    at its own last improvement, whatever the others did at the same epochs."""
+    built = [_system(make_cfg, [], seed)[0] for seed in (1, 2, 3)]
+    model = Members(built, [1, 2, 3])
+    assert model.groups == [[0, 1, 2]]
+    expected: dict[int, dict[str, torch.Tensor]] = {}
+    for epoch, improved in enumerate(([0, 1, 2], [1], [], [0, 2], [1])):
+        with torch.no_grad():
+            for k, system in enumerate(model.members):
+                for p in system.net.parameters():
+                    p.add_(0.5 * (k + 1) + epoch)  # each member's weights move every epoch
+        for k in improved:
+            model._best_loss[k] = 1.0 / (epoch + 1)
+            expected[k] = {n: t.clone() for n, t in model.members[k].net.state_dict().items()}
+        model._keep_best(improved)
+    assert list(model._best_stacks) == [(0, 1, 2)]  # kept stacked, not member by member
+    for k in range(3):
+        kept = model.best_state(k)
+        assert kept.keys() == expected[k].keys()
+        for name, value in expected[k].items():
+            torch.testing.assert_close(kept[name], value, rtol=0, atol=0)
+    model.use_best_weights()
+    for k in range(3):
+        torch.testing.assert_close(model.members[k].net.state_dict(), expected[k], rtol=0,
+                                   atol=0)

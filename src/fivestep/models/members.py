@@ -128,6 +128,9 @@ class Members(L.LightningModule):
         self.status: list[tuple[str, str] | None] = [None] * len(systems)  # (status, why)
         self._best_loss = [float("inf")] * len(systems)
         self._best_state: list[dict[str, Tensor] | None] = [None] * len(systems)
+        # stacked groups' best weights, `(G, ...)` per parameter (`_keep_best`)
+        self._best_stacks: dict[tuple[int, ...], dict[str, Tensor]] = {}
+        self._plain: dict[tuple[int, ...], list[dict[str, Tensor]] | None] = {}
         self._schedulers: list[Any] = [None] * len(systems)  # built in configure_optimizers
         self._member_optimizers: list[torch.optim.Optimizer] = []
         self._one_optimizer: torch.optim.Optimizer | None = None
@@ -539,9 +542,9 @@ class Members(L.LightningModule):
         logged = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:
             training = self.training_members()
-            for k, system in enumerate(self.members):
-                if k not in training:
-                    continue
+            improved = []
+            for k in training:
+                system = self.members[k]
                 for name, best in system.val_best.items():
                     value = self.history[k][f"val/{name}"][-1]
                     before = self.history[k].get(f"val/{name}_best")
@@ -552,8 +555,8 @@ class Members(L.LightningModule):
                 loss = self.history[k]["val/loss"][-1]
                 if loss < self._best_loss[k]:  # as ModelCheckpoint(monitor=val/loss, mode=min)
                     self._best_loss[k] = loss
-                    self._best_state[k] = {n: t.detach().clone()
-                                           for n, t in system.net.state_dict().items()}
+                    improved.append(k)
+            self._keep_best(improved)
             for name, best in self.val_best.items():
                 best.update(logged[f"val/{name}"])
         for name, best in self.val_best.items():  # the ensemble's best so far
@@ -587,15 +590,67 @@ class Members(L.LightningModule):
         active = self._active()
         return values[active].mean() if active else values.mean()
 
+    def _keep_best(self, improved: list[int]) -> None:
+        """A copy of the weights of each member in `improved` (a new lowest `val/loss`).
+
+        The members of a stacked group whose nets hold only parameters keep theirs in one
+        `(G, ...)` tensor per parameter, written for the improved rows with one
+        `index_copy_` per parameter; the other members keep a copy of their own
+        `state_dict()` (which also holds buffers and extra state)."""
+        if not improved:
+            return
+        chosen = set(improved)
+        for group in self.groups:
+            rows = [i for i, k in enumerate(group) if k in chosen]
+            if not rows:
+                continue
+            params = self._plain_params(group)
+            if params is None:
+                for i in rows:
+                    net = self.members[group[i]].net
+                    self._best_state[group[i]] = {n: t.detach().clone()
+                                                  for n, t in net.state_dict().items()}
+                continue
+            key = tuple(group)
+            store = self._best_stacks.get(key)
+            with torch.no_grad():
+                if store is None:
+                    store = self._best_stacks[key] = {
+                        n: torch.stack([p[n] for p in params]).detach().clone()
+                        for n in params[0]}
+                    continue  # every row holds the weights now; the unimproved are unread
+                index = torch.tensor(rows, device=next(iter(store.values())).device)
+                for n, kept in store.items():
+                    kept.index_copy_(0, index, torch.stack([params[i][n] for i in rows]))
+
+    def _plain_params(self, group: list[int]) -> list[dict[str, Tensor]] | None:
+        """The group's nets' parameters by name when it is stacked and its nets' state is
+        exactly their parameters (no buffers, no extra state); else None."""
+        key = tuple(group)
+        if key not in self._plain:
+            nets = [self.members[k].net for k in group]
+            params = [dict(net.named_parameters()) for net in nets]
+            plain = len(group) > 1 and all(
+                list(net.state_dict(keep_vars=True)) == list(p) for net, p in zip(
+                    nets, params, strict=True))
+            self._plain[key] = params if plain else None
+        return self._plain[key]
+
     def best_state(self, k: int) -> dict[str, Tensor] | None:
         """Member `k`'s net weights at its lowest validation loss (None before validation)."""
+        if self._best_loss[k] == float("inf"):
+            return None
+        for key, store in self._best_stacks.items():
+            if k in key:
+                row = key.index(k)
+                return {n: kept[row] for n, kept in store.items()}
         return self._best_state[k]
 
     def use_best_weights(self) -> None:
         """Every member's net set to its weights at its lowest `val/loss`, as a
         standalone run tests its best checkpoint."""
         for k, system in enumerate(self.members):
-            state = self._best_state[k]
+            state = self.best_state(k)
             if state is not None:
                 system.net.load_state_dict(state)
 
