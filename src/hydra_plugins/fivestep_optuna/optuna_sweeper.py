@@ -172,7 +172,8 @@ class OptunaSweeper(Sweeper):
                     if self.members:  # composes every trial's config itself, checking it
                         returns = self._launch_as_members(batch, group)
                     else:
-                        self.validate_batch_is_legal(batch)
+                        if len(batch) > 1:  # a batch of one is composed by the launcher next
+                            self.validate_batch_is_legal(batch)
                         returns = self.launcher.launch(batch, initial_job_idx=group[0].number)
                     for trial, ret in zip(group, returns, strict=True):
                         _tell(study, trial, ret)
