@@ -41,7 +41,8 @@ summary), i.e. what Lightning itself costs over the raw loop; no project change 
 - `panel`: the default command (`data=tabular data.path=... data.target=...`, nothing
   else) on each real table of `scripts/make_panel.py`, beside the majority, linear,
   LightGBM and scikit-learn MLP baselines on the same split, and its wall time
-  (`scripts/panel.py`; its own table and `panel.json`).
+  (`scripts/panel.py`; its own table and `panel.json`). `--panel-seeds 12345,1,2`: each
+  table once per seed, reported as the mean over the splits.
 - `sweep`: the marginal cost of a `two_layer` trial (200 epochs, TPE over the learning
   rate): a hand-written Optuna loop (one process, the seed's five steps, validation
   accuracy per epoch), `train.py -m hydra/sweeper=optuna` one job per trial, and the
@@ -904,7 +905,8 @@ def bench_panel(args: argparse.Namespace) -> list[dict[str, Any]]:
     import panel
 
     names = [n.strip() for n in args.panel_tables.split(",")] if args.panel_tables else None
-    panel.run_panel(names, args.override, Path(args.out).with_name("panel.json"))
+    panel.run_panel(names, args.override, Path(args.out).with_name("panel.json"),
+                    args.panel_seeds)
     return []
 
 
@@ -1122,6 +1124,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(head, body)
 
 
+def panel_seeds(text: str) -> list[int]:
+    """`--panel-seeds`: `scripts/panel.py`'s own reading of `--seeds` (imported only then)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from panel import parse_seeds
+
+    return parse_seeds(text)
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -1151,6 +1161,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-tables", action="store_true", help="keep the generated tables")
     p.add_argument("--panel-tables", help="panel: comma-separated subset of the tables of "
                    "scripts/make_panel.py (default: all)")
+    p.add_argument("--panel-seeds", type=panel_seeds,
+                   help="panel: comma-separated seeds, each table once per seed, reported as "
+                   "the mean over them (default: one run with the configs' seed)")
     p.add_argument("--table", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
     p.add_argument("--steps-per-batch", type=int, default=8,

@@ -126,3 +126,116 @@ def test_benchmark_folds_case_times_members_one_fold_and_the_multirun(tmp_path):
                                                            "sequential": 1}
     for r in rows:
         assert r["ratio"] > 0 and r["raw"] == walls["one"][0], r
+
+
+def _panel_module():
+    """`scripts/panel.py`, imported as the benchmark imports it."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import panel
+
+    return panel
+
+
+def _run(table: str, held_out: bool, seed: int, net: float, linear: float,
+         seconds: float, majority: float = 0.5) -> dict:
+    """A hand-made row of `panel.run_table` (one table, one seed)."""
+    return {"table": table, "held_out": held_out, "task": "binary", "metric": "test/acc",
+            "rows": 100, "seconds": seconds, "seed": seed, "net": net, "majority": majority,
+            "linear": linear, "lightgbm": 0.75, "sklearn_mlp": 0.5}
+
+
+# `a` (chose the defaults): mean net 0.75 = linear - 0.0 but one seed 0.125 under it;
+# `b` (held out): one seed under its majority baseline, the mean 0.0625 under linear.
+_RUNS = [_run("a", False, 12345, 0.875, 0.75, 30.0), _run("a", False, 1, 0.625, 0.75, 10.0),
+         _run("a", False, 2, 0.75, 0.75, 20.0),
+         _run("b", True, 12345, 0.625, 0.6875, 8.0),
+         _run("b", True, 1, 0.4375, 0.5, 4.0, majority=0.5625)]
+
+
+def test_panel_seeds_fold_into_per_table_means_and_counts():
+    """`--seeds`: the table, its summary and the per-run counts from hand-made runs
+    (the numbers are exact in binary, so the means are too)."""
+    panel = _panel_module()
+    means = panel.per_table(_RUNS)
+    assert [(m["table"], m["seeds"], m["net"], m["linear"], m["majority"], m["seconds"])
+            for m in means] == [("a", [12345, 1, 2], 0.75, 0.75, 0.5, 20.0),
+                                ("b", [12345, 1], 0.53125, 0.59375, 0.53125, 6.0)]
+    assert [m["worst_vs_linear"] for m in means] == [-0.125, -0.0625]
+    assert [m["net"] - m["lightgbm"] for m in means] == [0.0, -0.21875]
+    assert panel.summary(means) == [
+        "all (2 tables): below majority/mean: 0 ; >= linear - 0.02: 1/2 (50%); "
+        "median gap to LightGBM -0.1094, to scikit-learn's MLP +0.1406",
+        "chose the defaults (1 tables): below majority/mean: 0 ; >= linear - 0.02: 1/1 "
+        "(100%); median gap to LightGBM +0.0000, to scikit-learn's MLP +0.2500",
+        "held out (1 tables): below majority/mean: 0 ; >= linear - 0.02: 0/1 (0%); "
+        "median gap to LightGBM -0.2188, to scikit-learn's MLP +0.0312"]
+    assert panel.per_run_summary(_RUNS) == [
+        "per run, all (5 runs): >= linear - 0.02: 2/5 (40%); below majority/mean: 1 ['b@1']",
+        "per run, chose the defaults (3 runs): >= linear - 0.02: 2/3 (67%); "
+        "below majority/mean: 0 ",
+        "per run, held out (2 runs): >= linear - 0.02: 0/2 (0%); below majority/mean: 1 "
+        "['b@1']"]
+    lines = panel.mean_table(means).splitlines()
+    assert lines[0].split("|")[-3:-1] == [" worst net - linear ", " median wall "]
+    assert lines[2].split("|")[6:14] == [" 0.750 ", " 0.500    ", " 0.750  ", " 0.750    ",
+                                         " 0.500       ", " +0.000         ",
+                                         " -0.125             ", " 20 s        "]
+
+
+def test_panel_seeds_reach_every_run_and_the_json(tmp_path, monkeypatch, capsys):
+    """`run_panel(seeds=...)` runs each table once per seed with `seed=N` in its own
+    scratch folder, prints the means and writes every run and the means (no training:
+    `run_table` is replaced by one that hands back the hand-made rows)."""
+    panel = _panel_module()
+    calls = []
+
+    def fake_run_table(table, scratch, overrides):
+        calls.append((table.name, scratch.name, overrides))
+        seed = int(overrides[-1].removeprefix("seed="))
+        return next({k: v for k, v in r.items() if k != "seed"} for r in _RUNS
+                    if r["seed"] == seed and r["table"] == {"wine": "b"}.get(table.name, "a"))
+
+    monkeypatch.setattr(panel, "run_table", fake_run_table)
+    monkeypatch.setattr(panel.make_panel, "write", lambda names: [])
+    out = tmp_path / "panel.json"
+    runs = panel.run_panel(["wine", "diabetes"], ["trainer.max_epochs=2"], out, seeds=[12345, 1])
+    assert calls == [(name, f"seed-{s}", ["trainer.max_epochs=2", f"seed={s}"])
+                     for name in ("diabetes", "wine") for s in (12345, 1)]
+    assert [(r["table"], r["seed"]) for r in runs] == [("a", 12345), ("a", 1), ("b", 12345),
+                                                       ("b", 1)]
+    report = json.loads(out.read_text())
+    assert report["seeds"] == [12345, 1] and len(report["runs"]) == 4
+    assert [(t["table"], t["net"]) for t in report["tables"]] == [("a", 0.75), ("b", 0.53125)]
+    printed = capsys.readouterr().out
+    assert printed.startswith("Panel over seeds 12345, 1: ")
+    assert printed.count("per run, ") == 3 and report["per_run"][0] in printed
+
+
+def test_panel_seeds_refuses_a_bad_list(capsys):
+    panel = _panel_module()
+    for bad in ("1,x", "1,1"):
+        with pytest.raises(SystemExit) as stopped:
+            panel.main(["--seeds", bad])
+        assert stopped.value.code == 2
+        assert "error: argument --seeds: " in capsys.readouterr().err
+
+
+def test_panel_without_seeds_is_one_run_per_table_as_before(tmp_path, monkeypatch, capsys):
+    """No `--seeds`: one run per table with the configs' seed (no `seed=` override), the
+    single-split table and summary, and the JSON of before (no `runs`, no `seeds`)."""
+    panel = _panel_module()
+    calls = []
+
+    def fake_run_table(table, scratch, overrides):
+        calls.append(overrides)
+        return {k: v for k, v in _RUNS[0].items() if k != "seed"}
+
+    monkeypatch.setattr(panel, "run_table", fake_run_table)
+    monkeypatch.setattr(panel.make_panel, "write", lambda names: [])
+    out = tmp_path / "panel.json"
+    panel.run_panel(["wine"], [], out)
+    assert calls == [[]]
+    assert sorted(json.loads(out.read_text())) == ["overrides", "summary", "tables"]
+    printed = capsys.readouterr().out
+    assert printed.startswith("| table ") and "per run" not in printed
+    assert "worst net - linear" not in printed
