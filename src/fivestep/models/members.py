@@ -130,7 +130,7 @@ class Members(L.LightningModule):
         self._best_state: list[dict[str, Tensor] | None] = [None] * len(systems)
         # stacked groups' best weights, `(G, ...)` per parameter (`_keep_best`)
         self._best_stacks: dict[tuple[int, ...], dict[str, Tensor]] = {}
-        self._plain: dict[tuple[int, ...], list[dict[str, Tensor]] | None] = {}
+        self._plain: dict[tuple[int, ...], bool] = {}  # group: its nets hold only parameters
         self._schedulers: list[Any] = [None] * len(systems)  # built in configure_optimizers
         self._member_optimizers: list[torch.optim.Optimizer] = []
         self._one_optimizer: torch.optim.Optimizer | None = None
@@ -200,10 +200,8 @@ class Members(L.LightningModule):
                 inputs = torch.stack([x[k] for k in sub]) if own else x
                 nets = [self.members[k].net for k in sub]
                 key = tuple(sub)
-                if key not in self._net_params:  # the nets' leaves, found once
-                    self._net_params[key] = [dict(net.named_parameters()) for net in nets]
                 outs_of_sub = stacked_forward(nets, inputs, per_member=own,
-                                              params=self._net_params[key])
+                                              params=self._group_params(key))
                 if not own:
                     self._stacked_outs[key] = outs_of_sub
                 for k, out in zip(sub, outs_of_sub, strict=True):
@@ -623,18 +621,22 @@ class Members(L.LightningModule):
                 for n, kept in store.items():
                     kept.index_copy_(0, index, torch.stack([params[i][n] for i in rows]))
 
-    def _plain_params(self, group: list[int]) -> list[dict[str, Tensor]] | None:
-        """The group's nets' parameters by name when it is stacked and its nets' state is
-        exactly their parameters (no buffers, no extra state); else None."""
+    def _group_params(self, key: tuple[int, ...]) -> list[dict[str, nn.Parameter]]:
+        """Each net's `dict(named_parameters())` of the members `key`, found once."""
+        if key not in self._net_params:
+            self._net_params[key] = [dict(self.members[k].net.named_parameters()) for k in key]
+        return self._net_params[key]
+
+    def _plain_params(self, group: list[int]) -> list[dict[str, nn.Parameter]] | None:
+        """The group's nets' parameters by name (`_group_params`) when it is stacked and
+        its nets' state is exactly their parameters (no buffers, no extra state); else None."""
         key = tuple(group)
         if key not in self._plain:
-            nets = [self.members[k].net for k in group]
-            params = [dict(net.named_parameters()) for net in nets]
-            plain = len(group) > 1 and all(
-                list(net.state_dict(keep_vars=True)) == list(p) for net, p in zip(
-                    nets, params, strict=True))
-            self._plain[key] = params if plain else None
-        return self._plain[key]
+            params = self._group_params(key)
+            self._plain[key] = len(group) > 1 and all(
+                list(self.members[k].net.state_dict(keep_vars=True)) == list(p)
+                for k, p in zip(group, params, strict=True))
+        return self._group_params(key) if self._plain[key] else None
 
     def best_state(self, k: int) -> dict[str, Tensor] | None:
         """Member `k`'s net weights at its lowest validation loss (None before validation)."""
