@@ -179,23 +179,16 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]], means: bool = False) -> str:
+    """The panel as Markdown, a row per table. `means`: rows of `per_table` (the means
+    over the seeds), with the worst seed's net - linear and the median wall time."""
     head = ["table", "rows", "held out", "task", "score", "net", "majority", "linear", "LightGBM",
-            "sklearn MLP", "net - LightGBM", "wall"]
-    body = [[r["table"], f"{r['rows']:,}", "yes" if r["held_out"] else "", r["task"], r["metric"],
-             *(f"{r[k]:.3f}" for k in ("net", "majority", "linear", "lightgbm", "sklearn_mlp")),
-             f"{r['net'] - r['lightgbm']:+.3f}", f"{r['seconds']:.0f} s"] for r in results]
-    return markdown_table(head, body)
-
-
-def mean_table(means: list[dict[str, Any]]) -> str:
-    """`table` for rows of `per_table`: the means over the seeds, the worst seed's
-    net - linear and the median wall time."""
-    head = ["table", "rows", "held out", "task", "score", "net", "majority", "linear", "LightGBM",
-            "sklearn MLP", "net - LightGBM", "worst net - linear", "median wall"]
+            "sklearn MLP", "net - LightGBM", *(["worst net - linear"] if means else []),
+            "median wall" if means else "wall"]
     body = [[r["table"], f"{r['rows']:,}", "yes" if r["held_out"] else "", r["task"], r["metric"],
              *(f"{r[k]:.3f}" for k in SCORES), f"{r['net'] - r['lightgbm']:+.3f}",
-             f"{r['worst_vs_linear']:+.3f}", f"{r['seconds']:.0f} s"] for r in means]
+             *([f"{r['worst_vs_linear']:+.3f}"] if means else []), f"{r['seconds']:.0f} s"]
+            for r in rows]
     return markdown_table(head, body)
 
 
@@ -235,7 +228,7 @@ def run_panel(names: list[str] | None, overrides: list[str], out: Path | None = 
                   "summary": summary(means), "per_run": per_run_summary(results)}
         print(f"Panel over seeds {', '.join(map(str, seeds))}: per table the mean over the "
               f"{len(seeds)} splits, the worst seed's net - linear, the median wall time.")
-        print(mean_table(means))
+        print(table(means, means=True))
     for line in report["summary"] + report.get("per_run", []):
         print(line)
     if out is not None:

@@ -175,7 +175,7 @@ def test_panel_seeds_fold_into_per_table_means_and_counts():
         "below majority/mean: 0 ",
         "per run, held out (2 runs): >= linear - 0.02: 0/2 (0%); below majority/mean: 1 "
         "['b@1']"]
-    lines = panel.mean_table(means).splitlines()
+    lines = panel.table(means, means=True).splitlines()
     assert lines[0].split("|")[-3:-1] == [" worst net - linear ", " median wall "]
     assert lines[2].split("|")[6:14] == [" 0.750 ", " 0.500    ", " 0.750  ", " 0.750    ",
                                          " 0.500       ", " +0.000         ",
