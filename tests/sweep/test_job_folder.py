@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus, run_job
 from hydra.types import HydraContext, RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from fivestep.sweep.configs import trial_configs
 from fivestep.sweep.job_folder import member_job
@@ -54,7 +54,7 @@ def jobs(tmp_path):
 
 def _run(maker, config, loader, folder):
     """One job with its sweep folder moved to `folder`; returns (job, task's config, calls)."""
-    with open_dict(config):
+    with read_write(config.hydra), open_dict(config):
         config.hydra.sweep.dir = str(folder)
     calls, taken = Calls(), []
 
@@ -119,3 +119,43 @@ def _moved(node, old: str, new: str):
     if isinstance(node, list):
         return [_moved(v, old, new) for v in node]
     return node.replace(old, new) if isinstance(node, str) else node
+
+
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
+def test_jobs_of_one_config_in_turn_each_make_what_run_job_makes(tmp_path):
+    """The sweeper's members path: value-only trials come as one config object set to
+    each trial's values in turn (`trial_configs`), each made a job before the next is
+    set. Every job's files and task config equal `run_job`'s for that trial's own
+    config, composed by Hydra."""
+    GlobalHydra.instance().clear()
+    lrs = (0.02, 0.3, 0.02)
+    batch = [FIXED + [f"model.optimizer.lr={lr}"] for lr in lrs]
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
+        loader = GlobalHydra.instance().config_loader()
+        outcomes = {}
+        for side in ("hydra", "ours"):
+            master = loader.load_configuration(
+                "train", ["hydra/sweeper=optuna", "hydra.sweeper.members=true", *FIXED,
+                          f"hydra.sweep.dir={tmp_path}/{side}"], run_mode=RunMode.MULTIRUN)
+            HydraConfig.instance().set_config(master)
+            configs = (trial_configs(loader, master, batch) if side == "ours"
+                       else (loader.load_sweep_config(master, list(b)) for b in batch))
+            outcomes[side] = []
+            for number, config in enumerate(configs):
+                with read_write(config.hydra), open_dict(config):
+                    config.hydra.job.id, config.hydra.job.num = f"train_{number}", number
+                outcomes[side].append(_run(run_job if side == "hydra" else member_job,
+                                           config, loader, tmp_path / side))
+    GlobalHydra.instance().clear()
+    for number, lr in enumerate(lrs):
+        (hydras, hydras_cfg, _), (ours, our_cfg, _) = (outcomes[s][number]
+                                                       for s in ("hydra", "ours"))
+        for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+            theirs = (tmp_path / "hydra" / str(number) / ".hydra" / name).read_text()
+            mine = (tmp_path / "ours" / str(number) / ".hydra" / name).read_text()
+            assert mine == theirs.replace(str(tmp_path / "hydra"), str(tmp_path / "ours")), name
+        assert our_cfg.model.optimizer.lr == hydras_cfg.model.optimizer.lr == lr
+        assert our_cfg.paths.output_dir == str(tmp_path / "ours" / str(number))
+        assert ours.overrides == hydras.overrides == [*FIXED, f"model.optimizer.lr={lr}"]
+        assert ours.hydra_cfg.hydra.runtime.output_dir == str(tmp_path / "ours" / str(number))
+        assert ours.hydra_cfg.hydra.job.num == number

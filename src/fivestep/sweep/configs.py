@@ -9,30 +9,37 @@ its composition are then the same for all, and Hydra applies such values after c
 
 `trial_configs` composes the batch's first trial with Hydra's own `load_sweep_config`
 and makes every other trial whose overrides change only plain values of the same keys
-from a copy of it: those values set as Hydra sets them, and the job's record of them
+from it: those values set as Hydra sets them, and the job's record of them
 (`hydra.overrides.task`, `hydra.job.override_dirname`) written as Hydra writes it. A
 trial that chooses another config group, adds or deletes a key, overrides a `hydra.` key
 or sets a list or dict is composed by Hydra as before.
+
+The configs come one at a time, and the value-only trials are one config object, set
+to each trial's values in turn (a copy per trial cost more than the rest of a member
+trial's job): the caller takes what it keeps of each (the job folder copies its task
+keys and its Hydra node) before it asks for the next. `trial_configs(...)` in a list
+comprehension with `copy.deepcopy` gives independent configs.
 `tests/sweep/test_trial_configs.py` checks that the configs equal Hydra's own, key for
 key; if a Hydra release composes jobs differently, it fails by name.
 """
 
-import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType, ValueType
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 
 _PLAIN = (type(None), bool, int, float, str)
 _ABSENT = object()
 
 
 def trial_configs(loader: Any, master: DictConfig, batch: Sequence[Sequence[str]]
-                  ) -> list[DictConfig]:
-    """Each trial's job config, as `loader.load_sweep_config(master, overrides)` gives it.
+                  ) -> Iterator[DictConfig]:
+    """Each trial's job config in turn, as `loader.load_sweep_config(master, overrides)`
+    gives it. A config yielded may be the one yielded before with other values: use
+    it (or copy it) before asking for the next.
 
     Args:
         loader: the sweeper's `hydra_context.config_loader`.
@@ -41,24 +48,34 @@ def trial_configs(loader: Any, master: DictConfig, batch: Sequence[Sequence[str]
             sampled ones in the same order for every trial.
     """
     if not batch:
-        return []
+        return
     parser = OverridesParser.create()
     lines = list(batch[0])
     first = loader.load_sweep_config(master, lines)
-    configs = [first]
+    yield first
+    originals: dict[str, Any] = {}  # the first trial's value of every key a trial has set
     for overrides in batch[1:]:
         changes = _value_changes(parser, lines, list(overrides), first)
         if changes is None:
-            configs.append(loader.load_sweep_config(master, list(overrides)))
+            yield loader.load_sweep_config(master, list(overrides))
             continue
-        cfg = copy.deepcopy(first)
-        for key, value in changes.items():
-            OmegaConf.update(cfg, key, value, merge=True)
+        for key in changes:
+            if key not in originals:
+                originals[key] = _raw(first, key)
+        for key, original in originals.items():
+            OmegaConf.update(first, key, changes.get(key, original), merge=True)
         parsed = [o for o in parser.parse_overrides(list(overrides)) if not o.is_hydra_override()]
-        cfg.hydra.overrides.task = [o.input_line for o in parsed]
-        cfg.hydra.job.override_dirname = _override_dirname(parsed, cfg)
-        configs.append(cfg)
-    return configs
+        with read_write(first.hydra):  # the job folder made the last trial's read-only
+            first.hydra.overrides.task = [o.input_line for o in parsed]
+            first.hydra.job.override_dirname = _override_dirname(parsed, first)
+        yield first
+
+
+def _raw(cfg: DictConfig, key: str) -> Any:
+    """The value at `key` as written, an interpolation unresolved."""
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return OmegaConf.to_container(node, resolve=False)[leaf]
 
 
 def _value_changes(parser: OverridesParser, first: list[str], lines: list[str],

@@ -36,7 +36,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +217,11 @@ class OptunaSweeper(Sweeper):
             taken.append(cfg)
 
         jobs = []
+        # one config at a time, often one object with each trial's values in turn: the
+        # job folder copies what the job keeps before the next trial's values are set
         configs = trial_configs(self.hydra_context.config_loader, self.config, batch)
         for number, config in zip((t.number for t in trials), configs, strict=True):
-            with open_dict(config):
+            with read_write(config.hydra), open_dict(config):
                 config.hydra.job.id = f"{config.hydra.job.name}_{number}"
                 config.hydra.job.num = number
             jobs.append(member_job(self.hydra_context, config, take))
