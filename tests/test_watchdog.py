@@ -17,6 +17,7 @@ HANGS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_a_hung_command_fails_fast_with_the_stacks_of_all_its_processes(monkeypatch):
     monkeypatch.setattr(watchdog, "GRACE_S", 0.5)
     with pytest.raises(pytest.fail.Exception) as failed:

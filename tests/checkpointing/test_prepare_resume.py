@@ -45,6 +45,7 @@ def test_without_ckpt_path_the_config_is_returned_as_is(make_cfg):
     assert resume is None
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_a_runs_own_last_ckpt_continues_in_its_folder(two_layer_run, make_cfg, composed):
     last = two_layer_run / "checkpoints" / "last.ckpt"
     cfg = make_cfg(ckpt_path=str(last))

@@ -47,6 +47,7 @@ def _train_loss_steps(tensorboard_dir: Path) -> list[int]:
     return [e.step for e in events.Scalars("train/loss")]
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_resume_is_bitwise_exact_and_continues_the_same_run(tmp_path):
     full, cut, again = tmp_path / "full", tmp_path / "cut", tmp_path / "again"
     # The best-checkpoint callback here never improves after epoch 0 (it minimizes the

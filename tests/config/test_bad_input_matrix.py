@@ -128,6 +128,7 @@ def refused(task_name: str, overrides: list[str], tmp: Path, capsys) -> str:
     return errors[0].removeprefix("error: ")
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("case", CONFIG)
 def test_config_value(case, tmp_path, capsys):
     overrides, pattern = CONFIG[case]
@@ -137,6 +138,7 @@ def test_config_value(case, tmp_path, capsys):
     assert re.search(pattern, line), line
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("case", DATA)
 def test_data_file(case, tmp_path, capsys):
     name, content, extra, pattern = DATA[case]
@@ -207,6 +209,7 @@ AFTER_TRAINING = {
 }
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("case", AFTER_TRAINING)
 def test_checkpoint_and_predict_input(case, table_run, tmp_path, capsys):
     entry, overrides, files, pattern = AFTER_TRAINING[case]

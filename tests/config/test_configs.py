@@ -23,6 +23,7 @@ def build_data_and_model(cfg) -> tuple[L.LightningDataModule, L.LightningModule]
     return datamodule, build(cfg.model)
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("experiment", _options("experiment"))
 def test_experiment_composes_and_instantiates(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}")
@@ -47,6 +48,7 @@ NEEDS = {
     ["data", "model/net", "model/optimizer", "model/scheduler", "model/metrics", "callbacks",
      "logger", "debug"],
 )
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_every_option_of_a_group_composes(make_cfg, group):
     options = _options(group)
     assert options, f"configs/{group} is empty"
@@ -68,6 +70,7 @@ def test_every_option_of_a_group_composes(make_cfg, group):
                 model.configure_optimizers()
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("option", _options("trainer"))
 def test_every_trainer_composes(make_cfg, option):
     cfg = make_cfg(f"trainer={option}")
@@ -98,6 +101,7 @@ def test_known_override_names_exist(make_cfg):
     assert list(cfg.logger) == ["csv"]
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("name", ["train", "eval", "predict", "export", "serve"])
 def test_hydra_part_of_every_entry_config_resolves(make_cfg, name):
     # Hydra resolves its own callbacks at start-up; a key missing from one entry's

@@ -9,6 +9,7 @@ from fivestep.train import build
 TABLE = ["data=tabular", "data.path=data/csv_example.csv", "data.target=renewed"]
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("data", [TABLE, ["data=breast_cancer"], ["data=iris"],
                                   ["data=wine"], ["data=diabetes"]])
 def test_a_table_brings_the_tables_recipe(make_cfg, data):
@@ -61,6 +62,7 @@ def test_the_seed_path_has_no_recipe(make_cfg):
     assert cfg.data.batch_size is None and cfg.trainer.max_epochs == 200
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize(("experiment", "net", "optimizer", "epochs"), [
     ("csv_example", "MLP", "Adam", 100), ("breast_cancer", "MLP", "Adam", 150),
     ("iris", "MLP", "Adam", 200)])

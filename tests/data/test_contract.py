@@ -17,6 +17,7 @@ EXTRA = {"tabular": [f"data.path={ROOT / 'data' / 'csv_example.csv'}", "data.tar
 OPTIONS = sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("option", OPTIONS)
 def test_datamodule_keeps_the_contract(option, make_cfg, tmp_path):
     cfg = make_cfg(f"data={option}", *EXTRA.get(option, []))

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from fivestep.train import train
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("experiment", ["two_layer", "breast_cancer"])
 def test_on_device_and_bf16_mixed_train_and_test(make_cfg, experiment):
     cfg = make_cfg(
@@ -38,6 +39,7 @@ def test_on_device_moves_every_split_to_the_trainer_device(make_cfg, experiment)
         assert x.device == y.device == trainer.strategy.root_device == torch.device("cpu")
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("experiment", ["two_layer", "breast_cancer"])
 def test_tables_read_before_the_trainer_still_move_to_its_device(make_cfg, experiment):
     # train(cfg) reads the data before the Trainer exists; Lightning's own `setup` call

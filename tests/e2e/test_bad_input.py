@@ -30,6 +30,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_stops_before_training(make_cfg, tmp_path, case):
     content, extra, pattern = CASES[case]

@@ -25,6 +25,7 @@ def test_quartic_regression_logs_the_regression_keys(make_cfg):
     assert cfg.model.task == "regression" and cfg.model.net.in_features == 20
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_csv_example_checkpoint_holds_the_preprocessing(make_cfg, tmp_path):
     cfg = make_cfg("experiment=csv_example", "trainer.max_epochs=2", "logger=[]",
                    "callbacks.progress_bar.refresh_rate=0")

@@ -72,6 +72,7 @@ def test_export_needs_only_the_checkpoint(table_run, make_cfg, tmp_path):
     assert p.shape == (2,) and bool(((p > 0) & (p < 1)).all())
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_pt2_holds_the_preprocessing_and_matches_the_checkpoint(table_run, make_cfg):
     """A table with gaps and categories: imputation and scaling run inside the program."""
     ckpt = table_run / "checkpoints" / "last.ckpt"

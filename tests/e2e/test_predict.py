@@ -22,6 +22,7 @@ def _new_rows() -> pd.DataFrame:
     return rows
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_predict_streams_chunks_one_row_per_input_row(table_run, make_cfg, tmp_path):
     ckpt = table_run / "checkpoints" / "last.ckpt"
     rows = _new_rows()
@@ -72,6 +73,7 @@ def test_exported_torchscript_of_a_table_matches_predict(table_run, make_cfg, tm
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_bad_predict_inputs_are_one_clear_error_and_write_nothing(
     table_run, two_layer_run, make_cfg, tmp_path
 ):

@@ -299,6 +299,7 @@ def test_model_onnx_on_the_command_line_is_the_onnx_setting():
     (["onnx=absent.onnx", "ckpt_path=x.ckpt"], "not both"),
     (["ckpt_path=absent.ckpt"], "no such file"),
 ])
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_bad_model_arguments_are_one_clear_error(make_cfg, overrides, message):
     cfg = make_cfg(*overrides, config_name="serve")
     with pytest.raises(UserError, match=message):

@@ -15,6 +15,7 @@ PROBE = (
 )
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("args", [["--help"], ["experiment=two_layer", "--cfg", "job"]])
 def test_config_only_commands_do_not_import_torch(args):
     proc = subprocess.run(

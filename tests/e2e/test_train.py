@@ -10,6 +10,7 @@ from fivestep.errors import UserError
 from fivestep.train import train
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_fast_dev_run_trains_validates_and_tests(make_cfg, tmp_path):
     cfg = make_cfg("experiment=two_layer", "++trainer.fast_dev_run=true", "logger=[]")
     metrics = train(cfg)
@@ -56,6 +57,7 @@ def test_output_dir_is_the_tmp_run_folder(make_cfg, tmp_path):
     assert Path(cfg.paths.output_dir) == tmp_path
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_train_false_tests_the_weights_of_ckpt_path(make_cfg, tmp_path):
     """`train=false ckpt_path=X` evaluates X's weights: the same test metrics as the
     trained run's own test of X (not freshly initialised weights)."""
@@ -80,6 +82,7 @@ def test_train_false_with_a_missing_ckpt_path_is_refused(make_cfg, tmp_path):
     assert not (tmp_path / "metrics.json").exists()
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_a_table_run_scores_its_baselines_everywhere(make_cfg, tmp_path, caplog):
     """The tables' recipe on a CSV: the baselines sit beside the net's scores in the
     returned metrics, metrics.json and TensorBoard, and the log says what they cost."""

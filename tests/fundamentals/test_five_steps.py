@@ -3,6 +3,7 @@
 import math
 
 import matplotlib.image
+import pytest
 import torch
 
 from fivestep.fundamentals import five_steps
@@ -15,6 +16,7 @@ shown = shown_by(five_steps)
 TRAIN = f"losses = train_five_steps(net, x, y, epochs={EPOCHS}, lr={LR})"
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_the_seed_data_and_network(shown):
     assert shown["x, y = seed_data(); x.shape"] == torch.Size([100, 5])
     assert round(shown["y.mean()"].item() * 100) == 49  # 49 of the 100 rows are class 1

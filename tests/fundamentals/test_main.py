@@ -16,6 +16,7 @@ MODULES = (tensors, vectors, matrices, autograd, five_steps)
 PNGS = sorted([*autograd.PLOTS, five_steps.PLOT])
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_all_runs_every_lesson_in_order_and_writes_the_plots(tmp_path, capsys):
     threads = torch.get_num_threads()
     try:

@@ -19,6 +19,7 @@ def test_compiled_net_trains_like_the_plain_one(make_cfg, tmp_path):
     assert not any("_orig_mod" in key for key in last["state_dict"])  # the plain net's keys
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_compile_is_a_switch_of_the_system(make_cfg):
     from fivestep.config.instantiate import build
 

@@ -25,6 +25,7 @@ def optimizer(name: str, **overrides):
 LR = {"adam": 0.01, "adamw": 0.01}
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 @pytest.mark.parametrize("name", DENSE)
 def test_each_optimizer_lowers_the_loss(name):
     assert len(DENSE) == 7  # sgd adam adamw adadelta adagrad lbfgs rmsprop

@@ -60,6 +60,7 @@ def test_full_batch_cut_into_steps_equals_minibatches(make_cfg, shuffle):
         torch.testing.assert_close(many_weights[name], value, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_what_it_cannot_combine_with_is_refused(make_cfg):
     with pytest.raises(UserError, match=r"model\.step_batch_size cannot be combined with "
                                         r"model/optimizer=lbfgs"):

@@ -57,6 +57,7 @@ def two_layer_run(tmp_path_factory):
     return out, metrics, _events(out / "tensorboard")
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_every_scalar_has_one_point_per_epoch_and_test_one(two_layer_run):
     out, metrics, events = two_layer_run
     scalars = events.Tags()["scalars"]
@@ -218,6 +219,7 @@ def test_regression_gets_predicted_vs_true_and_no_probability_chart(tmp_path):
                                                "figures/predicted_vs_true"]
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_multiclass_figures_from_torchmetrics():
     probs = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
     target = torch.tensor([0, 1, 2, 1])

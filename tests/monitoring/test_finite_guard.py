@@ -47,6 +47,7 @@ def _finite(checkpoint) -> bool:
          r"the weights net\.hidden1\.weight.* are not finite"),
     ],
 )
+@pytest.mark.slow  # >1 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_non_finite_training_stops_keeps_good_checkpoints_and_marks_failed(
     make_cfg, tmp_path, how, extra, said
 ):

@@ -83,6 +83,7 @@ def test_trials_group_by_their_data_and_trainer():
     assert shared_runs(cfgs) == [[0, 2], [1], [3]]
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_each_trial_leaves_its_metrics_and_checkpoint(tmp_path, make_cfg):
     common = ["experiment=two_layer", "trainer.max_epochs=3", "data.batch_size=16",
               "callbacks=none", "logger=[]"]
