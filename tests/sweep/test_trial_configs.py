@@ -74,10 +74,10 @@ def test_one_config_in_turn_restores_the_first_trials_values_as_written(loader_a
              FIXED + ["model.optimizer.lr=0.2", "data.split_seed=5"],
              FIXED + ["model.optimizer.lr=0.3", "data.split_seed=${seed}"]]
     seen = []
-    for cfg in trial_configs(loader, master, batch):
+    for cfg, lines in zip(trial_configs(loader, master, batch), batch, strict=True):
         seen.append(id(cfg))
         raw = OmegaConf.to_container(cfg.data, resolve=False)["split_seed"]
-        hydras = loader.load_sweep_config(master, list(batch[len(seen) - 1]))
+        hydras = loader.load_sweep_config(master, list(lines))
         assert raw == OmegaConf.to_container(hydras.data, resolve=False)["split_seed"]
         assert _as_dict(cfg) == _as_dict(hydras)
     assert len(seen) == 3 and len(set(seen)) == 1  # one object, three trials
