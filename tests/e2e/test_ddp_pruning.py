@@ -6,6 +6,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from fivestep.sweep.study import JOURNAL_NAME, storage_of
+
 from ..cli import run_cli
 
 pytestmark = pytest.mark.slow
@@ -23,7 +25,7 @@ def test_a_pruned_ddp_trial_stops_on_every_rank_at_the_same_epoch(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = tmp_path / "train" / "sweeps" / "two_layer"
-    study = optuna.load_study(study_name="two_layer", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    study = optuna.load_study(study_name="two_layer", storage=storage_of(str(sweep / JOURNAL_NAME)))
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     for trial in study.trials:
         assert sorted(trial.intermediate_values) == [0, 1, 2]  # reported by rank 0 only, once

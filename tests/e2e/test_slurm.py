@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from fivestep.config.sizes import sized_from_data
+from fivestep.sweep.study import JOURNAL_NAME, storage_of
 
 from ..cli import run_cli
 from .cluster_helpers import (
@@ -86,7 +87,7 @@ def test_an_optuna_sweep_through_slurm_jobs_reports_and_completes_every_trial(tm
     assert proc.returncode == 0, proc.stderr[-3000:]
     print(f"TIMING Optuna sweep of 4 trials as SLURM jobs, 2 at a time: {wall:.1f} s")
     sweep = tmp_path / "train" / "sweeps" / "two_layer"
-    study = optuna.load_study(study_name="two_layer", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    study = optuna.load_study(study_name="two_layer", storage=storage_of(str(sweep / JOURNAL_NAME)))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     for trial in study.trials:  # reported by the SLURM job, through the storage
         assert sorted(trial.intermediate_values) == [0, 1, 2, 3]

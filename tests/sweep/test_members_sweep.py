@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from fivestep.checkpointing.reading import load_checkpoint, restore
 from fivestep.models.system import System
 from fivestep.sweep.members import shared_runs, train_trials
+from fivestep.sweep.study import JOURNAL_NAME, storage_of
 
 from ..cli import run_cli
 
@@ -64,7 +65,7 @@ def test_members_sweep_equals_the_one_at_a_time_sweep(tmp_path):  # 3 trials, n_
     assert b_best["trials"] == {"complete": 3}
     assert (together / "summary.md").is_file()
     for sweep in (alone, together):  # pruner=none: each trial reports its result, no epochs
-        study = optuna.load_study(study_name="train", storage=f"sqlite:///{sweep / 'optuna.db'}")
+        study = optuna.load_study(study_name="train", storage=storage_of(str(sweep / JOURNAL_NAME)))
         assert [t.intermediate_values for t in study.trials] == [{}, {}, {}]
         assert all(t.value is not None for t in study.trials)
 

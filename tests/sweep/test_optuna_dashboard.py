@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fivestep.sweep.study import JOURNAL_NAME, storage_of
+
 from ..cli import run_cli
 from .test_sweeps_cli import QUIET
 
@@ -66,11 +68,11 @@ def test_optuna_dashboard_opens_the_sweeps_study(tmp_path):
         "trainer.max_epochs=3", f"paths.log_dir={tmp_path}", *QUIET,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    db = tmp_path / "train" / "sweeps" / "two_layer" / "optuna.db"
+    journal = tmp_path / "train" / "sweeps" / "two_layer" / JOURNAL_NAME
     import optuna
 
-    study = optuna.load_study(study_name="two_layer", storage=f"sqlite:///{db}")
-    with dashboard(f"sqlite:///{db}") as base:
+    study = optuna.load_study(study_name="two_layer", storage=storage_of(str(journal)))
+    with dashboard(str(journal)) as base:  # a file path: the dashboard reads it as a journal
         summaries = _get(f"{base}/api/studies")["study_summaries"]
         assert [s["study_name"] for s in summaries] == ["two_layer"]
         detail = _get(f"{base}/api/studies/{summaries[0]['study_id']}")

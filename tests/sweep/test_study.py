@@ -1,13 +1,23 @@
-"""`fivestep.sweep.study` on a real SQLite storage in a temporary sweep folder: the
-default storage, creating and reopening the study the sweeper config names (with its
+"""`fivestep.sweep.study` on a real journal file in a temporary sweep folder: the
+default storage (and an SQLite file from before it, which goes on), creating and reopening the study the sweeper config names (with its
 sampler and pruner), and a live handle on a trial by its number from another study
 object, as a trial's worker process gets it."""
+
+import fcntl
 
 import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from fivestep.sweep.study import DB_NAME, open_study, storage_url, trial_by_number
+from fivestep.sweep.study import (
+    DB_NAME,
+    JOURNAL_NAME,
+    asking_alone,
+    open_study,
+    storage_of,
+    storage_url,
+    trial_by_number,
+)
 
 from ..conftest import CONFIGS
 
@@ -26,8 +36,8 @@ def sweeper_config(**overrides):
 
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
-    """One sweep folder (one SQLite file: making its tables is most of the cost) for the
-    tests of this file, each with a study of its own name."""
+    """One sweep folder (one journal file) for the tests of this file, each with a study
+    of its own name."""
     return tmp_path_factory.mktemp("sweep")
 
 
@@ -39,24 +49,47 @@ def config(request):
     )
 
 
-def test_the_default_storage_is_an_sqlite_file_in_the_sweep_folder(tmp_path):
+def test_the_default_storage_is_a_journal_file_in_the_sweep_folder(tmp_path):
     sweep = tmp_path / "sweeps" / "unit"
     url = storage_url(None, sweep)
-    assert url == f"sqlite:///{sweep.resolve() / DB_NAME}"
-    assert sweep.is_dir()  # made for the database
+    assert url == str(sweep.resolve() / JOURNAL_NAME)
+    assert sweep.is_dir()  # made for the journal
+    assert isinstance(storage_of(url), optuna.storages.JournalStorage)
     assert storage_url("postgresql://u@h/db", sweep) == "postgresql://u@h/db"
+    assert storage_of("postgresql://u@h/db") == "postgresql://u@h/db"  # Optuna opens URLs
+    with asking_alone(url, "unit"):  # held: another worker's lock waits (not Optuna's own)
+        with open(f"{url}.ask.lock") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_sweep_folder_with_an_sqlite_study_from_before_goes_on_in_it(tmp_path):
+    """A study stored before the journal was the default (`optuna.db` in the sweep
+    folder) is resumed from that file, trials and all, not begun again in a journal."""
+    sweep = tmp_path / "sweeps" / "unit"
+    sweep.mkdir(parents=True)
+    old = optuna.create_study(study_name="unit", storage=f"sqlite:///{sweep / DB_NAME}",
+                              direction="maximize")
+    old.tell(old.ask(), 0.5)
+    url = storage_url(None, sweep)
+    assert url == f"sqlite:///{sweep.resolve() / DB_NAME}"
+    study = open_study(sweeper_config(), sweep)
+    assert [t.value for t in study.get_trials()] == [0.5]
+    assert not (sweep / JOURNAL_NAME).exists()
+    with asking_alone(url, "unit"):  # the lock beside the database, as before
+        with open(sweep / f"{DB_NAME}.lock") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_open_study_creates_it_with_the_configs_direction_sampler_and_pruner(
     config, sweep_dir
 ):
     study = open_study(config(), sweep_dir)
-    assert (sweep_dir / DB_NAME).is_file()
+    assert (sweep_dir / JOURNAL_NAME).is_file()
     assert study.study_name == config().study_name  # the config's name
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     assert isinstance(study.sampler, optuna.samplers.TPESampler)
     assert isinstance(study.pruner, optuna.pruners.MedianPruner)
-    assert study.study_name in optuna.get_all_study_names(f"sqlite:///{sweep_dir / DB_NAME}")
+    assert study.study_name in optuna.get_all_study_names(storage_of(str(sweep_dir / JOURNAL_NAME)))
 
     minimize = open_study(config(study_name="other", direction="minimize", pruner=None),
                           sweep_dir)

@@ -12,7 +12,8 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
-from sqlalchemy.exc import SQLAlchemyError
+
+from fivestep.sweep.study import JOURNAL_NAME, storage_of
 
 from ..cli import run_cli
 from ..conftest import ROOT
@@ -31,8 +32,8 @@ def optuna_sweep(log_dir: Path, *overrides: str) -> list[str]:
 
 
 def load(log_dir: Path) -> optuna.Study:
-    db = log_dir / "train" / "sweeps" / "two_layer" / "optuna.db"
-    return optuna.load_study(study_name="two_layer", storage=f"sqlite:///{db}")
+    journal = log_dir / "train" / "sweeps" / "two_layer" / JOURNAL_NAME
+    return optuna.load_study(study_name="two_layer", storage=storage_of(str(journal)))
 
 
 def states(study: optuna.Study) -> list[str]:
@@ -126,14 +127,14 @@ def test_an_interrupted_study_resumes_without_rerunning_finished_trials(tmp_path
     )]
     log = open(tmp_path / "first.log", "w")  # a file, not a pipe nobody reads: that would block
     first = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    db = tmp_path / "train" / "sweeps" / "two_layer" / "optuna.db"
+    journal = tmp_path / "train" / "sweeps" / "two_layer" / JOURNAL_NAME
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # Ctrl-C once two trials are done and a third runs
         time.sleep(0.2)
         try:
-            if db.exists() and states(load(tmp_path)).count("COMPLETE") >= 2:
+            if journal.exists() and states(load(tmp_path)).count("COMPLETE") >= 2:
                 break
-        except (SQLAlchemyError, KeyError):  # the sweep is still creating its tables or study
+        except KeyError:  # the sweep is still creating its study
             continue
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=120) != 0
@@ -216,12 +217,12 @@ def test_a_sweep_on_an_added_metric_and_what_it_refuses(tmp_path):
         "error: optimized_metric=val/mcc_bset is not a metric of this sweep's runs; its "
         "metrics: ")
     assert "val/mcc_best" in proc.stderr and "Traceback" not in proc.stderr
-    assert not (sweep / "optuna.db").exists() and not (sweep / "0").exists()
+    assert not (sweep / JOURNAL_NAME).exists() and not (sweep / "0").exists()
 
     proc = run_cli(*mcc_sweep(tmp_path, "optimized_metric=val/mcc_best"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = optuna.load_study(study_name="breast_cancer_mcc",
-                              storage=f"sqlite:///{sweep / 'optuna.db'}")
+                              storage=storage_of(str(sweep / JOURNAL_NAME)))
     assert states(study) == ["COMPLETE", "COMPLETE"]
     for trial in study.trials:  # each value is the trial's own val/mcc_best
         run = json.loads((Path(trial.user_attrs["run_dir"]) / "metrics.json").read_text())
@@ -236,8 +237,8 @@ def test_a_sweep_on_an_added_metric_and_what_it_refuses(tmp_path):
                               "hydra.sweeper.n_trials=3"))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(
-        "error: study 'breast_cancer_mcc' in sqlite:///")
+        f"error: study 'breast_cancer_mcc' in {sweep.resolve() / JOURNAL_NAME} ")
     assert ("optimizes val/mcc_best (2 trials), but this sweep optimizes val/acc_best"
             in proc.stderr)
     assert len(optuna.load_study(study_name="breast_cancer_mcc",
-                                 storage=f"sqlite:///{sweep / 'optuna.db'}").trials) == 2
+                                 storage=storage_of(str(sweep / JOURNAL_NAME))).trials) == 2

@@ -22,18 +22,39 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fivestep.errors import UserError
 
-DB_NAME = "optuna.db"
+DB_NAME = "optuna.db"  # a study begun before the journal became the default
+JOURNAL_NAME = "optuna.journal"
 
 log = logging.getLogger(__name__)
 
 
 def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
-    """`storage`, or by default an SQLite file in the sweep folder (made if missing)."""
+    """`storage`, or by default the journal file `optuna.journal` in the sweep folder
+    (the folder made if missing); a sweep folder that holds an `optuna.db` (a study
+    stored before the journal was the default) goes on in it."""
     if storage:
         return storage
-    path = Path(sweep_dir).resolve() / DB_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    folder = Path(sweep_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / DB_NAME).is_file():
+        return f"sqlite:///{folder / DB_NAME}"
+    return str(folder / JOURNAL_NAME)
+
+
+def is_journal(url: str) -> bool:
+    """A storage named by a file path, not a URL: Optuna's journal file."""
+    return "://" not in url
+
+
+def storage_of(url: str) -> str | optuna.storages.BaseStorage:
+    """What Optuna takes for `url`: the URL of a database, or the journal file's storage."""
+    if not is_journal(url):
+        return url
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    Path(url).parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(url))
 
 
 def open_study(sweeper: DictConfig, sweep_dir: str | Path, create: bool = True) -> optuna.Study:
@@ -45,7 +66,7 @@ def open_study(sweeper: DictConfig, sweep_dir: str | Path, create: bool = True) 
     """
     common: dict[str, Any] = {
         "study_name": sweeper.study_name,
-        "storage": storage_url(sweeper.storage, sweep_dir),
+        "storage": storage_of(storage_url(sweeper.storage, sweep_dir)),
         "pruner": instantiate(sweeper.pruner) if sweeper.get("pruner") else None,
     }
     if not create:
@@ -134,8 +155,10 @@ def asking_alone(url: str, study_name: str) -> Iterator[None]:
                     conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         finally:
             engine.dispose()
-    elif url.startswith("sqlite:///"):
-        with open(f"{url.removeprefix('sqlite:///')}.lock", "a") as lock:
+    elif url.startswith("sqlite:///") or is_journal(url):
+        # beside a journal: not `<journal>.lock`, the name of Optuna's own lock
+        path = url.removeprefix("sqlite:///") + (".lock" if url.startswith("sqlite") else ".ask.lock")
+        with open(path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

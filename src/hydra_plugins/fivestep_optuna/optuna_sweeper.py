@@ -9,7 +9,8 @@ and tells the study how each ended:
 - FAIL when the job raised anything else or returned None/NaN. The sweep goes on,
   and stops with an error only once failures exceed `max_failure_rate * n_trials`.
 
-The study lives in `storage` (default: `optuna.db` in the sweep folder), so
+The study lives in `storage` (default: the journal file `optuna.journal` in the sweep
+folder), so
 re-running the same command continues it: finished trials are kept, not re-run,
 and `n_trials` counts the trials of the whole study. Several sweepers (processes,
 machines) may share one study through the same storage. Each trial's job folder is
@@ -46,8 +47,9 @@ class OptunaSweeper(Sweeper):
 
     Args:
         study_name: the study's name in the storage; the same name resumes it.
-        storage: an SQLAlchemy URL (`sqlite:///path.db`, `postgresql://...`);
-            `None` = `sqlite:///<sweep dir>/optuna.db`.
+        storage: an SQLAlchemy URL (`sqlite:///path.db`, `postgresql://...`) or the
+            path of an Optuna journal file; `None` = `<sweep dir>/optuna.journal` (or
+            the `optuna.db` a sweep folder holds from before).
         direction: "maximize" or "minimize" the task's return value.
         n_trials: trials the study should hold when the sweep ends (finished or
             running, from every run and every worker of this study).
