@@ -16,7 +16,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from fivestep.sweep.configs import trial_configs
-from fivestep.sweep.job_folder import member_job
+from fivestep.sweep.job_folder import job_yaml, member_job
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXED = ["experiment=two_layer", "logger=[]"]
@@ -159,3 +159,25 @@ def test_jobs_of_one_config_in_turn_each_make_what_run_job_makes(tmp_path):
         assert ours.overrides == hydras.overrides == [*FIXED, f"model.optimizer.lr={lr}"]
         assert ours.hydra_cfg.hydra.runtime.output_dir == str(tmp_path / "ours" / str(number))
         assert ours.hydra_cfg.hydra.job.num == number
+
+
+def test_job_yaml_is_to_yamls_text_as_values_change_in_turn():
+    """`job_yaml` reuses the text of the keys whose values did not change since the last
+    job: it must still be `OmegaConf.to_yaml`'s, byte for byte, when a value changes to
+    one that is `==` but written otherwise (1, 1.0, True; 0.0, -0.0), to a string that
+    needs quotes or wraps, a list, a mapping, an interpolation, and back."""
+    cfg = OmegaConf.create({
+        "seed": 0, "model": {"optimizer": {"lr": 0.1, "betas": [0.9, 0.99]}, "name": "mlp"},
+        "hydra": {"job": {"num": 0}, "runtime": {"output_dir": "/a", "choices": {"m": "x"}}},
+        "deep": {"a": {"b": {"c": {"d": 1}}}}, "empty": {}, "words": "w",
+    })
+    values = [0.1, 1, 1.0, True, -0.0, 0.0, "0.1", "yes", "a: b", "#x", "x " * 60, None,
+              [1, 2], {}, {"k": 1}, "${seed}", "\u00e9t\u00e9", 0.1]
+    for i, value in enumerate(values):
+        cfg.model.optimizer.lr = value
+        cfg.hydra.job.num = i
+        cfg.hydra.runtime.output_dir = "/runs/" + "x" * (7 * i)
+        cfg.deep.a.b.c.d = value
+        cfg.words = value if i % 2 else "w"
+        assert job_yaml(cfg, "test.yaml") == OmegaConf.to_yaml(cfg), value
+    assert job_yaml(OmegaConf.create({}), "empty.yaml") == OmegaConf.to_yaml({})
