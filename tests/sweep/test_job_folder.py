@@ -170,6 +170,7 @@ def test_job_yaml_is_to_yamls_text_as_values_change_in_turn():
         "seed": 0, "model": {"optimizer": {"lr": 0.1, "betas": [0.9, 0.99]}, "name": "mlp"},
         "hydra": {"job": {"num": 0}, "runtime": {"output_dir": "/a", "choices": {"m": "x"}}},
         "deep": {"a": {"b": {"c": {"d": 1}}}}, "empty": {}, "words": "w",
+        "odd": {"yes": 1, "1": 2, "a b": 3, "x": 0},  # keys PyYAML quotes
     })
     values = [0.1, 1, 1.0, True, -0.0, 0.0, "0.1", "yes", "a: b", "#x", "x " * 60, None,
               [1, 2], {}, {"k": 1}, "${seed}", "\u00e9t\u00e9", 0.1]
@@ -179,5 +180,7 @@ def test_job_yaml_is_to_yamls_text_as_values_change_in_turn():
         cfg.hydra.runtime.output_dir = "/runs/" + "x" * (7 * i)
         cfg.deep.a.b.c.d = value
         cfg.words = value if i % 2 else "w"
+        cfg.odd.x = value
+        cfg.odd["yes"] = i
         assert job_yaml(cfg, "test.yaml") == OmegaConf.to_yaml(cfg), value
     assert job_yaml(OmegaConf.create({}), "empty.yaml") == OmegaConf.to_yaml({})

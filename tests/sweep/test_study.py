@@ -1,7 +1,8 @@
 """`fivestep.sweep.study` on a real journal file in a temporary sweep folder: the
-default storage (and an SQLite file from before it, which goes on), creating and reopening the study the sweeper config names (with its
-sampler and pruner), and a live handle on a trial by its number from another study
-object, as a trial's worker process gets it."""
+default storage (and an SQLite file from before it, which goes on), creating and
+reopening the study the sweeper config names (with its sampler and pruner), and a live
+handle on a trial by its number from another study object, as a trial's worker process
+gets it."""
 
 import fcntl
 

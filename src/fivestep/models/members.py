@@ -579,7 +579,7 @@ class Members(L.LightningModule):
     def _record(self, key: str, values: Tensor) -> None:
         """Append member `k`'s value of `key`; a member that has failed or stopped keeps
         its history as it was then (new keys, such as the test metrics, are added)."""
-        training = self.training_members()
+        training = set(self.training_members())
         for k, value in enumerate(values.tolist()):
             if k in training or key not in self.history[k]:
                 self.history[k].setdefault(key, []).append(float(value))

@@ -157,7 +157,8 @@ def asking_alone(url: str, study_name: str) -> Iterator[None]:
             engine.dispose()
     elif url.startswith("sqlite:///") or is_journal(url):
         # beside a journal: not `<journal>.lock`, the name of Optuna's own lock
-        path = url.removeprefix("sqlite:///") + (".lock" if url.startswith("sqlite") else ".ask.lock")
+        sqlite = url.startswith("sqlite:///")
+        path = url.removeprefix("sqlite:///") + (".lock" if sqlite else ".ask.lock")
         with open(path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
