@@ -91,3 +91,23 @@ def test_a_ctrl_c_while_asking_leaves_no_trial_running():
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_a_member_batch_runs_with_the_objects_before_it_frozen_and_thaws_after():
+    """The garbage collector skips the objects alive before a member batch while it
+    runs (`gc.freeze`), and they are back in its care after it, also when it fails."""
+    import gc
+
+    from hydra_plugins.fivestep_optuna.optuna_sweeper import OptunaSweeper
+
+    class Batch:
+        def _members_of_batch(self, batch, trials):
+            self.frozen = gc.get_freeze_count()
+            raise RuntimeError("a member run that fails")
+
+    batch = Batch()
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError, match="a member run that fails"):
+        OptunaSweeper._launch_as_members(batch, [], [])
+    assert batch.frozen > 100_000  # the libraries' objects, at least
+    assert gc.get_freeze_count() == 0
