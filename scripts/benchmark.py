@@ -1176,8 +1176,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--override", action="append", default=[],
                    help="a Hydra override for the seed/tabular runs (repeatable), e.g. "
                    "--override='~callbacks.probability_chart' to price one feature")
-    p.add_argument("--sweep-extra", type=int, default=32,
-                   help="sweep: trials beyond 2 for the marginal cost (raw and members sides)")
+    p.add_argument("--sweep-extra", type=int, default=64,
+                   help="sweep: trials beyond 2 for the marginal cost (raw and members sides); "
+                   "64 rather than 32: the processes' start swings by seconds on a shared "
+                   "machine, more than 32 member trials cost")
     p.add_argument("--sweep-extra-alone", type=int, default=4,
                    help="sweep: trials beyond 2 for the one-job-per-trial side (~5 s each)")
     p.add_argument("--sweep-trials", type=int, default=2, help=argparse.SUPPRESS)

@@ -5,6 +5,8 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from fivestep.config.compose import compose_run_config
 from fivestep.config.tree import print_config_tree
 
@@ -24,6 +26,7 @@ def test_the_tree_shows_every_group_resolved(make_cfg, tmp_path, capsys):
     assert "hydra" not in branches
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_configs_local_is_ignored_by_git_and_loaded_when_present(tmp_path):
     ignored = subprocess.run(["git", "check-ignore", "-q", "configs/local/default.yaml"],
                              cwd=ROOT, capture_output=True)

@@ -77,6 +77,7 @@ def _raw_rows(dm: InMemoryDataModule, option: str) -> pd.DataFrame:
     return dm._load()
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_evaluation_batches_have_their_own_size_and_give_the_same_metrics(make_cfg):
     """`data.eval_batch_size` sizes validation/test/predict batches (training keeps
     `data.batch_size`); the validation metrics equal batch-by-batch ones to rounding."""

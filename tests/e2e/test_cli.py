@@ -27,6 +27,7 @@ def test_train_leaves_a_complete_run_folder(tmp_path):
     assert "test/acc" in proc.stdout  # Lightning's table of test metrics
 
 
+@pytest.mark.slow  # >0.6 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_unknown_experiment_lists_the_valid_ones(tmp_path):
     proc = run_cli("train.py", "experiment=nope", f"paths.log_dir={tmp_path}")
     assert proc.returncode != 0

@@ -17,6 +17,7 @@ REGRESSION_KEYS = {"train/loss", "val/loss", "val/mse", "val/mae", "val/r2", "va
                    "test/loss", "test/mse", "test/mae", "test/r2"}
 
 
+@pytest.mark.slow  # >0.6 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_quartic_regression_logs_the_regression_keys(make_cfg):
     cfg = make_cfg("experiment=quartic_regression", "trainer.max_epochs=2", "logger=[]",
                    "callbacks=none")

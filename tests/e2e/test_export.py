@@ -14,8 +14,8 @@ from fivestep.export import export
 
 
 # The ONNX exporter (torch.export + onnxscript) takes seconds to start: slow.
-@pytest.mark.parametrize("fmt", [pytest.param("onnx", marks=pytest.mark.slow), "pt2",
-                                 "torchscript"])
+@pytest.mark.parametrize("fmt", [pytest.param("onnx", marks=pytest.mark.slow),
+                                 pytest.param("pt2", marks=pytest.mark.slow), "torchscript"])
 def test_exported_model_matches_the_checkpoint(two_layer_run, make_cfg, tmp_path, fmt):
     ckpt = two_layer_run / "checkpoints" / "last.ckpt"
     cfg = make_cfg(f"ckpt_path={ckpt}", f"format={fmt}", config_name="export")
@@ -45,6 +45,7 @@ def test_exported_model_matches_the_checkpoint(two_layer_run, make_cfg, tmp_path
         np.testing.assert_allclose(got, expected[: len(rows)], atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_export_refuses_a_bad_format_and_an_existing_file(two_layer_run, make_cfg, tmp_path):
     ckpt = two_layer_run / "checkpoints" / "last.ckpt"
     with pytest.raises(UserError, match="'pdf' is not supported; use format=onnx, format=pt2"):

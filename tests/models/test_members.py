@@ -170,6 +170,7 @@ def test_a_failing_member_stops_alone(make_cfg):
                                        rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow  # >0.6 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_what_cannot_train_together_is_refused(make_cfg):
     sgd, _, _ = _system(make_cfg, [], 0)
     for overrides, words in [

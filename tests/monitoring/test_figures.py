@@ -57,6 +57,7 @@ def test_predicted_vs_true():
     assert image.mode == "RGBA"
 
 
+@pytest.mark.slow  # >0.6 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_probability_chart_function():
     probs = np.array([0.1, 0.4, 0.6, 0.9])
     image = decoded(figures.probability_chart(probs, np.array([0, 0, 1, 1]), 0, ["no", "yes"]))

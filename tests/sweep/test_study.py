@@ -63,6 +63,7 @@ def test_the_default_storage_is_a_journal_file_in_the_sweep_folder(tmp_path):
             fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+@pytest.mark.slow  # >0.7 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_a_sweep_folder_with_an_sqlite_study_from_before_goes_on_in_it(tmp_path):
     """A study stored before the journal was the default (`optuna.db` in the sweep
     folder) is resumed from that file, trials and all, not begun again in a journal."""
