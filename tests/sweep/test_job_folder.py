@@ -73,6 +73,7 @@ def _run(maker, config, loader, folder):
     return job, taken[0], calls.seen
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_member_job_makes_what_run_job_makes(jobs, tmp_path):
     (a, b), loader = jobs
     hydras, hydras_cfg, hydras_calls = _run(run_job, a, loader, tmp_path / "hydra")
@@ -99,6 +100,7 @@ def test_member_job_makes_what_run_job_makes(jobs, tmp_path):
     assert ours.working_dir == hydras.working_dir
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_member_job_records_a_failing_task_and_restores_hydras_config(jobs, tmp_path):
     (config, _), loader = jobs
     before = HydraConfig.instance().cfg
@@ -171,6 +173,7 @@ def test_job_yaml_is_to_yamls_text_as_values_change_in_turn():
         "hydra": {"job": {"num": 0}, "runtime": {"output_dir": "/a", "choices": {"m": "x"}}},
         "deep": {"a": {"b": {"c": {"d": 1}}}}, "empty": {}, "words": "w",
         "odd": {"yes": 1, "1": 2, "a b": 3, "x": 0},  # keys PyYAML quotes
+        "no": {"x": {"y": 0}},  # and a top-level one, with a mapping
     })
     values = [0.1, 1, 1.0, True, -0.0, 0.0, "0.1", "yes", "a: b", "#x", "x " * 60, None,
               [1, 2], {}, {"k": 1}, "${seed}", "\u00e9t\u00e9", 0.1]
@@ -182,5 +185,6 @@ def test_job_yaml_is_to_yamls_text_as_values_change_in_turn():
         cfg.words = value if i % 2 else "w"
         cfg.odd.x = value
         cfg.odd["yes"] = i
+        cfg["no"].x.y = value
         assert job_yaml(cfg, "test.yaml") == OmegaConf.to_yaml(cfg), value
     assert job_yaml(OmegaConf.create({}), "empty.yaml") == OmegaConf.to_yaml({})

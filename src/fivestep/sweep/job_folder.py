@@ -114,13 +114,12 @@ def job_yaml(node: DictConfig, name: str) -> str:
 
 
 def _walk(name: str, path: tuple[Any, ...], mapping: dict[Any, Any], parts: list[Any]) -> None:
-    """`parts` of `mapping` at `path`: the line of each key with a mapping split further
-    (its keys are written plain), the last text of each part unchanged, and the
-    `(path, value)` of each part to dump."""
+    """`parts` of `mapping` at `path`: the line of each key whose mapping is split further
+    (a key PyYAML writes unquoted), the last text of each part unchanged, and the
+    `(path, value)` of each part to dump (its text checked to begin with its key)."""
     for key, value in mapping.items():
         here = (*path, key)
-        if (isinstance(value, dict) and value and len(here) < _SPLIT_DEPTH
-                and all(_plain_key(k) for k in value)):
+        if isinstance(value, dict) and value and len(here) < _SPLIT_DEPTH and _plain_key(key):
             parts.append(f"{'  ' * len(path)}{key}:\n")
             _walk(name, here, value, parts)
             continue
