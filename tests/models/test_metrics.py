@@ -114,6 +114,7 @@ def test_train_refuses_the_typo_before_fitting(make_cfg, tmp_path):
     assert not (tmp_path / "checkpoints").exists()  # nothing trained
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_the_names_from_a_config_cover_its_tasks(make_cfg):
     names = names_from_config(make_cfg("model/metrics=mcc").model)
     assert {"val/mcc", "val/mcc_best", "test/mcc", "val/r2_best", "val/mse_best"} <= set(names)
@@ -121,6 +122,7 @@ def test_the_names_from_a_config_cover_its_tasks(make_cfg):
     assert "val/mcc" not in regression and "val/r2_best" in regression
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_the_mcc_option_trains_and_returns_the_metric(make_cfg):
     # docs/extending.md:
     # python train.py experiment=breast_cancer model/metrics=mcc optimized_metric=val/mcc_best

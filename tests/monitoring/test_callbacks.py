@@ -72,6 +72,7 @@ def test_every_scalar_has_one_point_per_epoch_and_test_one(two_layer_run):
     assert set(scalars) >= set(per_epoch)
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_figures_are_images_at_the_due_epochs_and_identical_pngs(two_layer_run):
     out, _, events = two_layer_run
     due = [0, 2, 4, 5]
@@ -96,6 +97,7 @@ def test_figures_are_images_at_the_due_epochs_and_identical_pngs(two_layer_run):
             assert path.read_bytes() == event.encoded_image_string
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_histograms_of_every_parameter_and_gradient(two_layer_run):
     _, _, events = two_layer_run
     names = [n for n, _ in TwoLayerNet().named_parameters()]
@@ -110,6 +112,7 @@ def test_histograms_of_every_parameter_and_gradient(two_layer_run):
         assert all(e.histogram_value.num > 0 for e in gradients)
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_hparams_session_holds_the_flat_config(two_layer_run):
     out, _, events = two_layer_run
     content = events.PluginTagToContent("hparams")
@@ -127,6 +130,7 @@ def test_hparams_session_holds_the_flat_config(two_layer_run):
     assert not any(k.startswith(("callbacks", "logger", "paths")) for k in hp)
 
 
+@pytest.mark.slow  # >0.5 s on the 2-core machine: CI's slow tier (default tier <45 s)
 def test_loss_curve_history_is_the_logged_loss_and_lives_in_the_checkpoint(two_layer_run):
     out, _, events = two_layer_run
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
