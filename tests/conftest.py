@@ -1,5 +1,6 @@
 """Shared fixtures: the real configs from `configs/`, composed as `train.py` would."""
 
+import copy
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from fivestep.config.compose import compose_run_config
+from fivestep.config.compose import compose_run_config, place_run
 
 if TYPE_CHECKING:
     import lightning as L
@@ -22,11 +23,22 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 
+_COMPOSED: dict[tuple[str, tuple[str, ...], str], DictConfig] = {}
+
+
 def compose_config(
     overrides: list[str], out_dir: Path, config_name: str = "train"
 ) -> DictConfig:
-    """Compose `configs/<config_name>.yaml` with `overrides`, writing into `out_dir`."""
-    return compose_run_config(CONFIGS, overrides, out_dir, config_name)
+    """Compose `configs/<config_name>.yaml` with `overrides`, writing into `out_dir`.
+
+    A composition costs ~0.25 s, so one asked for again in this process is a copy of
+    the first, placed in `out_dir` as `compose_run_config` places it."""
+    key = (config_name, tuple(overrides), os.getcwd())  # Hydra records the cwd
+    if key not in _COMPOSED:
+        cfg = compose_run_config(CONFIGS, overrides, out_dir, config_name)
+        _COMPOSED[key] = copy.deepcopy(cfg)
+        return cfg
+    return place_run(copy.deepcopy(_COMPOSED[key]), out_dir)
 
 
 @pytest.fixture

@@ -1,9 +1,13 @@
 """`Members`: each member of one run trains exactly as its standalone run."""
 
+import copy
+
 import lightning as L
 import pytest
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from lightning.pytorch.callbacks import EarlyStopping
+from omegaconf import OmegaConf, open_dict
 
 from fivestep.config.instantiate import build
 from fivestep.config.sizes import sized_from_data
@@ -28,12 +32,31 @@ def _trainer(*callbacks: L.Callback) -> L.Trainer:
 _COMPOSED: dict[tuple[str, ...], object] = {}
 
 
+def _config(make_cfg, overrides: list[str]):
+    """`COMMON` + `overrides` as Hydra composes them. Composing costs more than a fit
+    (~0.25 s), so each set of group overrides (`model/optimizer=adam`) is composed once,
+    and value overrides are then applied to a copy as Hydra applies them after composing
+    (parsed by Hydra's override parser, merged with `OmegaConf.update`)."""
+    key = tuple(overrides)
+    if key in _COMPOSED:
+        return _COMPOSED[key]
+    groups = tuple(o for o in overrides if "/" in o.split("=", 1)[0])
+    if groups not in _COMPOSED:
+        _COMPOSED[groups] = make_cfg(*COMMON, *groups)
+    cfg = copy.deepcopy(_COMPOSED[groups])
+    values = [o for o in overrides if o not in groups]
+    with open_dict(cfg):
+        for override in OverridesParser.create().parse_overrides(values):
+            assert not override.is_delete(), override  # not used here
+            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True,
+                             force_add=override.is_add())
+    _COMPOSED[key] = cfg
+    return cfg
+
+
 def _system(make_cfg, overrides: list[str], seed: int):
     """A member's model and data, built as `fivestep.train` builds a standalone run's."""
-    key = tuple(overrides)
-    if key not in _COMPOSED:  # composing costs more than a fit; each config once
-        _COMPOSED[key] = make_cfg(*COMMON, *overrides)
-    cfg = _COMPOSED[key].copy()
+    cfg = _config(make_cfg, overrides).copy()
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = build(cfg.data)
     cfg.model = sized_from_data(cfg.model, datamodule.shape())
@@ -302,3 +325,19 @@ def test_a_stacked_groups_best_weights_are_each_members_own(make_cfg):
     for k in range(3):
         torch.testing.assert_close(model.members[k].net.state_dict(), expected[k], rtol=0,
                                    atol=0)
+
+
+@pytest.mark.slow  # composes every override set above twice (~10 s)
+def test_the_configs_built_here_equal_hydras_composition(make_cfg):
+    # `_config` applies value overrides to a composed config; Hydra composing them all
+    # must give the same config (its `hydra` node, which records the overrides, and
+    # the paths, which differ with each composition, aside)
+    sets = [[], *(o for group in OPTIMIZERS.values() for o in group),
+            ["model.net.hidden1=16"], ["model/net=mlp", "model.net.hidden=[16,8]",
+                                       "model.net.dropout=0.3"]]
+    for overrides in sets:
+        ours = OmegaConf.to_container(_config(make_cfg, overrides), resolve=False)
+        hydras = OmegaConf.to_container(make_cfg(*COMMON, *overrides), resolve=False)
+        for tree in (ours, hydras):
+            del tree["hydra"], tree["paths"]
+        assert ours == hydras, overrides

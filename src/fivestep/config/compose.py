@@ -18,7 +18,15 @@ def compose_run_config(
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir)):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    with read_write(cfg), open_dict(cfg):
+    return place_run(cfg, out_dir)
+
+
+def place_run(cfg: DictConfig, out_dir: Path) -> DictConfig:
+    """Set a composed run config (with its `hydra` node) to write into `out_dir` (logs
+    under `out_dir/logs`) and register it as the current Hydra config; `cfg`, changed.
+    Registering makes the `hydra` node read-only, so a copy of a placed config can be
+    placed again."""
+    with read_write(cfg), read_write(cfg.hydra), open_dict(cfg):
         cfg.paths.log_dir = str(Path(out_dir) / "logs")
         cfg.paths.output_dir = str(out_dir)
         cfg.hydra.runtime.output_dir = str(out_dir)
