@@ -48,7 +48,11 @@ summary), i.e. what Lightning itself costs over the raw loop; no project change 
   accuracy per epoch), `train.py -m hydra/sweeper=optuna` one job per trial, and the
   same with `hydra.sweeper.members=true` (all trials asked at once and trained as
   members of one run); each as (wall(2 + N trials) - wall(2 trials)) / N, process wall
-  times. And `+model.members=K` (a K-seed ensemble) against one run, process wall times.
+  times. Beside one job per trial, its floor: the same sweep at `trainer.max_epochs=1`
+  (Hydra's job and the run's set-up, test and files), and a 200-epoch fit doing the
+  loop's work in stock Lightning (a module that logs nothing, no logger, checkpoint or
+  bar; `sweep:floor`, median of 5 fits in one process). And `+model.members=K` (a K-seed
+  ensemble) against one run, process wall times.
 - `mmap`: `--mmap-rows` (default 100M) x `--features` float32 rows trained with
   `data.mmap=true` for one epoch (batch `--mmap-batch-size`): peak anonymous memory
   (RssAnon, sampled from /proc/self/status; the mapped file's page cache is not counted)
@@ -89,6 +93,7 @@ TARGETS: dict[str, tuple[str, float, float]] = {
     "tables_4gb": ("<=", 1.0, 0.5),  # peak RSS / 4 GiB
     "mmap_anon": ("<=", 1.0, 0.5),  # peak RssAnon / 4 GiB
     "sweep_alone": ("<=", 10.0, 10.0),  # a trial, one job each, vs a hand-written Optuna loop's
+    "sweep_floor": ("<=", 99.0, 99.0),  # what one job per trial cannot go under (reference)
     "sweep_members": ("<=", 1.0, 0.2),  # the same with members
     "sweep_ensemble": ("<=", 2.0, 1.2),  # a K-seed ensemble's run vs one run (wall time)
     "folds_members": ("<=", 1.5, 1.2),  # k folds as members of one run vs one fold's run
@@ -565,6 +570,8 @@ def run_worker_side(args: argparse.Namespace) -> None:
     result = Path(args.result)
     if args.worker == "sweep:raw":
         sweep_raw_worker(args, result)
+    elif args.worker == "sweep:floor":
+        sweep_floor_worker(args, result)
     elif args.worker == "seed:raw":
         seed_raw_worker(args, result)
     elif args.worker == "seed:project":
@@ -644,6 +651,7 @@ def run_worker(args: argparse.Namespace, name: str) -> dict[str, Any]:
                *(["--table", str(args.table)] if args.table else []),
                *(["--cache", str(args.cache)] if args.cache else []),
                "--steps-per-batch", str(args.steps_per_batch),
+               "--sweep-trials", str(args.sweep_trials),
                *(f"--override={o}" for o in args.override)]
         wall, rss, code, tail = run_child(cmd)
         if code != 0 or not result.exists():
@@ -977,6 +985,58 @@ def sweep_raw_worker(args: argparse.Namespace, result: Path) -> None:
     result.write_text(json.dumps({"seconds": time.perf_counter() - start}))
 
 
+def sweep_floor_worker(args: argparse.Namespace, result: Path) -> None:
+    """The least a trial's fit can cost under stock Lightning while doing the loop's
+    work: the seed's net and `two_layer`'s data (the project's datamodule), SGD, one
+    full-batch step an epoch and the validation accuracy after each, in a LightningModule
+    that logs nothing, in a Trainer with no logger, checkpoint, bar, summary or sanity
+    check. Each trial builds its Trainer, as a job does; the median of
+    `--sweep-trials` fits after one to warm up."""
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+
+    from fivestep.config.sizes import sized_from_data
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        cfg = compose(seed_overrides(args.device), Path(tmp))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    cfg.model = sized_from_data(cfg.model, datamodule.shape())
+
+    class Floor(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = instantiate(cfg.model).net
+            self.loss_fn = torch.nn.BCEWithLogitsLoss()
+            self.best = torch.zeros(())
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            return self.loss_fn(self.net(x).squeeze(-1), y.float())
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            acc = ((self.net(x).squeeze(-1) > 0) == (y > 0.5)).float().mean()
+            self.best = torch.maximum(self.best, acc)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    seconds = []
+    for _ in range(args.sweep_trials + 1):
+        start = time.perf_counter()
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        trainer = L.Trainer(
+            accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
+            max_epochs=cfg.trainer.max_epochs, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        )
+        trainer.fit(Floor(), datamodule=datamodule)
+        seconds.append(time.perf_counter() - start)
+    result.write_text(json.dumps({"seconds": statistics.median(seconds[1:])}))
+
+
 def marginal(walls: dict[int, list[float]]) -> float:
     """Median over repetitions of (wall(many trials) - wall(few)) / (many - few)."""
     few, many = sorted(walls)
@@ -988,9 +1048,10 @@ def bench_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Marginal cost of a `two_layer` trial: hand-written Optuna loop, the sweeper one
     trial per job, the sweeper with members; and a K-seed ensemble against one run."""
     counts = {"raw": (2, 2 + args.sweep_extra), "alone": (2, 2 + args.sweep_extra_alone),
-              "members": (2, 2 + args.sweep_extra)}
+              "job": (2, 2 + args.sweep_extra_alone), "members": (2, 2 + args.sweep_extra)}
     walls: dict[str, dict[int, list[float]]] = {s: {n: [] for n in c} for s, c in counts.items()}
     ensemble: dict[str, list[float]] = {"one": [], "members": []}
+    floor_fits: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for i in range(args.repeat):
             for side, trial_counts in counts.items():
@@ -999,14 +1060,19 @@ def bench_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
                         cmd = [PY, str(Path(__file__).resolve()), "--worker", "sweep:raw",
                                "--result", f"{tmp}/raw.json", "--device", args.device,
                                "--sweep-trials", str(n)]
-                    else:
+                    else:  # "job": one job per trial, of one epoch: what a job costs
                         cmd = sweep_command(f"{tmp}/{side}{n}_{i}", n, side == "members",
                                             args.device)
+                        cmd += ["trainer.max_epochs=1"] if side == "job" else []
                     wall, _, code, tail = run_child(cmd)
                     if code:
                         raise SystemExit(f"sweep {side} ({n} trials) failed:\n{tail}")
                     walls[side][n].append(wall)
                     log(f"  sweep {side} {n} trials #{i + 1}: {wall:.1f} s")
+            floor = run_worker(argparse.Namespace(**{**vars(args), "sweep_trials": 5}),
+                               "sweep:floor")
+            floor_fits.append(floor["seconds"])
+            log(f"  sweep floor fit #{i + 1}: {floor['seconds']:.3f} s")
             for side, extra in (("one", []), ("members", [f"+model.members={args.ensemble}"])):
                 cmd = [PY, "train.py", "experiment=two_layer", "logger=[]",
                        "callbacks.progress_bar.refresh_rate=0", f"paths.log_dir={tmp}/e{i}",
@@ -1017,9 +1083,15 @@ def bench_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
                     raise SystemExit(f"ensemble {side} failed:\n{tail}")
                 ensemble[side].append(wall)
                 log(f"  ensemble {side} #{i + 1}: {wall:.1f} s")
-    raw, alone, members = (marginal(walls[s]) for s in ("raw", "alone", "members"))
+    raw, alone, job, members = (marginal(walls[s]) for s in ("raw", "alone", "job", "members"))
+    fit = statistics.median(floor_fits)
     rows = [
         row("sweep", "trial, one job each", raw, alone, alone / raw, "sweep_alone", "s"),
+        row("sweep", "  floor: the job, at 1 epoch", raw, job, job / raw, "sweep_floor", "s"),
+        row("sweep", "  floor: stock Lightning fit, loop's work", raw, fit, fit / raw,
+            "sweep_floor", "s"),
+        row("sweep", "  floor: the two (a job + 199 epochs)", raw, job + fit * 199 / 200,
+            (job + fit * 199 / 200) / raw, "sweep_floor", "s"),
         row("sweep", f"trial, members ({counts['members'][1]} per run)", raw, members,
             members / raw, "sweep_members", "s"),
         row("sweep", f"{args.ensemble}-seed ensemble vs one run",
@@ -1029,7 +1101,7 @@ def bench_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
             "sweep_ensemble", "s"),
     ]
     rows[0]["runs"] = {"walls": {s: {str(n): w for n, w in v.items()} for s, v in walls.items()},
-                       "ensemble": ensemble}
+                       "ensemble": ensemble, "floor_fits": floor_fits}
     return rows
 
 
