@@ -16,9 +16,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from fivestep.errors import check_command_line  # `input=` to serve.py: one line, not Hydra's
+    from fivestep.errors import check_command_line, composition_errors_as_one_line
     from fivestep.serve import onnx_argument  # `model=<file.onnx>`: a file, not the model group
 
     sys.argv[1:] = onnx_argument(sys.argv[1:])
-    check_command_line("serve", Path(__file__).parent / "configs")
-    main()
+    check_command_line("serve", Path(__file__).parent / "configs")  # an unknown key: one line
+    with composition_errors_as_one_line():  # what Hydra cannot compose: one line
+        main()

@@ -17,7 +17,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from fivestep.errors import check_command_line  # `input=` to train.py: one line, not Hydra's
+    from fivestep.errors import check_command_line, composition_errors_as_one_line
 
-    check_command_line("train", Path(__file__).parent / "configs")
-    main()
+    check_command_line("train", Path(__file__).parent / "configs")  # an unknown key: one line
+    with composition_errors_as_one_line():  # what Hydra cannot compose: one line
+        main()

@@ -9,10 +9,12 @@ Hydra's own files), so no half-written run folder is left looking like a real ru
 """
 
 import logging
+import os
 import re
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ def _remove_if_empty_run(folder: Path) -> None:
 
 def run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Call `task(cfg)`; on a user error, clean up and exit 2 with its message."""
+    _composed()
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from fivestep.console import quiet_upstream_notices
@@ -83,6 +86,75 @@ def check_command_line(task_name: str, config_dir: Path, argv: list[str] | None 
     for top in sorted(tops - known):
         print(f"error: {unknown_key_message(task_name, top)}", file=sys.stderr)
         raise SystemExit(2)
+
+
+_FULL_ERROR = "HYDRA_FULL_ERROR"
+_WE_SET_FULL_ERROR = False  # whether composition_errors_as_one_line set it, for _composed
+
+
+@contextmanager
+def composition_errors_as_one_line() -> Iterator[None]:
+    """Around a shim's `main()`: a command line Hydra cannot compose (a nested key that
+    does not exist, a config group option that does not exist, an override it cannot
+    parse) stops with one `error:` line, Hydra's own words joined, and status 2, instead
+    of Hydra's report over several lines and status 1.
+
+    Hydra prints that report unless `HYDRA_FULL_ERROR=1`, when it raises the error
+    instead (its documented switch); so the switch is set here until the task starts
+    (`run` takes it back off, and tasks report their own errors as before), and the
+    errors of composition that come out are caught. A user who set the switch gets
+    Hydra's full trace, as asked; any other exception goes on as raised."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    global _WE_SET_FULL_ERROR
+    if os.environ.get(_FULL_ERROR) is None:
+        os.environ[_FULL_ERROR] = "1"
+        _WE_SET_FULL_ERROR = True
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException) as err:
+        if not _WE_SET_FULL_ERROR:
+            raise
+        print(f"error: {_composition_line(err)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    finally:
+        _composed()
+
+
+def _composed() -> None:
+    """The config is composed: Hydra reports what goes wrong from here its own way again."""
+    global _WE_SET_FULL_ERROR
+    if _WE_SET_FULL_ERROR:
+        os.environ.pop(_FULL_ERROR, None)
+        _WE_SET_FULL_ERROR = False
+
+
+def _composition_line(err: BaseException) -> str:
+    """Hydra's words for a config it could not compose, as one line: its first line, the
+    cause's first line (OmegaConf's), then its other lines, a line that ends with `:`
+    followed by the items under it (`Available options in 'model/optimizer': adam, ...`),
+    up to the config search path."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    head = lines[0].rstrip(".")
+    if isinstance(getattr(err, "override", None), str):  # an override Hydra cannot parse
+        head = f"cannot parse the override '{err.override}': {head}"  # type: ignore[attr-defined]
+    cause = str(err.__cause__ or "").strip().splitlines()
+    if cause and cause[0].strip() not in head:
+        head += f": {cause[0].strip()}"
+    parts: list[str] = []
+    listing = False  # under a line that ends with ":", one word a line
+    for line in lines[1:]:
+        if line.startswith("Config search path"):  # where Hydra looked: not the user's fix
+            break
+        if listing and " " not in line:
+            parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line
+            continue
+        listing = line.endswith(":")
+        parts.append(line)
+    return "; ".join([head, *parts])
 
 
 def _one_line(err: Exception) -> str:

@@ -245,3 +245,56 @@ def test_a_key_the_command_does_not_read_stops_before_hydra(entry, argv, said, c
 ])
 def test_known_keys_and_prefixed_ones_pass_to_hydra(argv):
     check_command_line("train", CONFIGS, argv)  # nothing raised
+
+
+def _composition_error(overrides: list[str], tmp: Path) -> Exception:
+    with pytest.raises(Exception) as raised:
+        compose_config(overrides, tmp / "run")
+    return raised.value
+
+
+@pytest.mark.parametrize(("overrides", "said"), [
+    (["experiment=two_layer", "trainer.max_epoch=3"],
+     "Could not override 'trainer.max_epoch': Key 'max_epoch' is not in struct; "
+     "To append to your config use +trainer.max_epoch=3"),
+    (["experiment=two_layer", "callbacks=none", "callbacks.progress_bar.refresh_rate=0"],
+     "Could not override 'callbacks.progress_bar.refresh_rate': Key 'progress_bar' is not "
+     "in struct; To append to your config use +callbacks.progress_bar.refresh_rate=0"),
+    (["model/optimizer=adamm"],
+     "In 'model/system': Could not find 'model/optimizer/adamm'; Available options in "
+     "'model/optimizer': adadelta, adagrad, adam, adamw, lbfgs, rmsprop, sgd, sparse_adam"),
+    (["trainer.max_epochs=[1,"],
+     "cannot parse the override 'trainer.max_epochs=[1,': no viable alternative at input "
+     "'[1,'; See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
+])
+def test_what_hydra_cannot_compose_is_said_in_one_line(overrides, said, tmp_path):
+    from fivestep.errors import _composition_line
+
+    line = _composition_line(_composition_error(overrides, tmp_path))
+    assert line == said
+
+
+def test_composition_errors_stop_with_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    import os
+
+    from fivestep.errors import composition_errors_as_one_line
+
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    err = _composition_error(["trainer.max_epoch=3"], tmp_path)
+    seen = []
+    with pytest.raises(SystemExit) as stop, composition_errors_as_one_line():
+        seen.append(os.environ.get("HYDRA_FULL_ERROR"))  # Hydra raises, not reports
+        raise err
+    assert stop.value.code == 2 and seen == ["1"]
+    assert capsys.readouterr().err.splitlines() == [
+        "error: Could not override 'trainer.max_epoch': Key 'max_epoch' is not in struct; "
+        "To append to your config use +trainer.max_epoch=3"]
+    assert "HYDRA_FULL_ERROR" not in os.environ  # taken back off
+    # a task's own errors, once it has started (`run`), are not turned into this line
+    with pytest.raises(ValueError, match="a bug"), composition_errors_as_one_line():
+        raise ValueError("a bug")
+    # a user who asked for Hydra's full traces gets them
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(type(err)), composition_errors_as_one_line():
+        raise err
+    assert os.environ["HYDRA_FULL_ERROR"] == "1"

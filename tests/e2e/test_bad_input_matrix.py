@@ -38,6 +38,9 @@ def no_runs(logs) -> bool:
         (["+input=rows.csv"], "input is not a setting of train.py"),
         (["input=rows.csv"], "input is not a setting of train.py"),  # before Hydra composes
         (["trainer.accelerator=tpu"], "raised building lightning.pytorch.trainer"),
+        # what Hydra cannot compose, before any task starts
+        (["trainer.max_epoch=3"], "To append to your config use +trainer.max_epoch=3"),
+        (["model/optimizer=adamm"], "Could not find 'model/optimizer/adamm'"),
     ],
 )
 def test_a_bad_config_value_is_one_line_and_leaves_no_run(tmp_path, overrides, said):
