@@ -8,8 +8,11 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")
 def main(cfg: DictConfig) -> None:
-    from fivestep.errors import run  # imported here so `--help` and `--cfg` stay fast
-    from fivestep.export import export
+    from fivestep.startup import loading_libraries
+
+    with loading_libraries():  # here so `--help` and `--cfg` stay fast; no GC passes
+        from fivestep.errors import run
+        from fivestep.export import export
 
     run(export, cfg)
 

@@ -9,8 +9,11 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="serve")
 def main(cfg: DictConfig) -> None:
-    from fivestep.errors import run  # imported here so `--help` and `--cfg` stay fast
-    from fivestep.serve import serve
+    from fivestep.startup import loading_libraries
+
+    with loading_libraries():  # here so `--help` and `--cfg` stay fast; no GC passes
+        from fivestep.errors import run
+        from fivestep.serve import serve
 
     run(serve, cfg)
 

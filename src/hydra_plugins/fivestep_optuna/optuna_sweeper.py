@@ -200,7 +200,9 @@ class OptunaSweeper(Sweeper):
         its duration: the batch's configs and `System`s allocate enough to set off
         several, each walking every object. A 66-member batch spent ~9 ms a trial there.
         (No `gc.collect()` first: a full pass per batch would cost small batches more
-        than it saves; garbage frozen with the rest is collected after the batch.)"""
+        than it saves; garbage frozen with the rest is collected after the batch. After it,
+        every object is in the collector's care again, those `fivestep.startup` froze
+        when the libraries loaded too.)"""
         gc.freeze()
         try:
             return self._members_of_batch(batch, trials)
