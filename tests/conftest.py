@@ -1,6 +1,7 @@
 """Shared fixtures: the real configs from `configs/`, composed as `train.py` would."""
 
 import copy
+import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,22 @@ from fivestep.config.compose import compose_run_config, place_run
 
 if TYPE_CHECKING:
     import lightning as L
+
+# Collecting the tests imports torch, Lightning, Hydra and the rest (~8 s a worker): with
+# the collector off, as the entry points load them (`fivestep.startup`), and what they
+# loaded frozen once the tests are collected, out of every later pass.
+gc.disable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.enable()
+    gc.freeze()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        gc.enable()  # pytest-xdist's controller: it collects nothing, its workers do
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
