@@ -1,7 +1,5 @@
 """`Members`: each member of one run trains exactly as its standalone run."""
 
-import copy
-
 import lightning as L
 import pytest
 import torch
@@ -33,17 +31,16 @@ _COMPOSED: dict[tuple[str, ...], object] = {}
 
 
 def _config(make_cfg, overrides: list[str]):
-    """`COMMON` + `overrides` as Hydra composes them. Composing costs more than a fit
-    (~0.25 s), so each set of group overrides (`model/optimizer=adam`) is composed once,
-    and value overrides are then applied to a copy as Hydra applies them after composing
+    """`COMMON` + `overrides` as Hydra composes them, once per test module. Composing
+    costs more than a fit (~0.25 s), so only the group overrides (`model/optimizer=adam`)
+    are composed (`make_cfg` composes each set once a process and hands out copies), and
+    the value overrides are applied to that copy as Hydra applies them after composing
     (parsed by Hydra's override parser, merged with `OmegaConf.update`)."""
     key = tuple(overrides)
     if key in _COMPOSED:
         return _COMPOSED[key]
-    groups = tuple(o for o in overrides if "/" in o.split("=", 1)[0])
-    if groups not in _COMPOSED:
-        _COMPOSED[groups] = make_cfg(*COMMON, *groups)
-    cfg = copy.deepcopy(_COMPOSED[groups])
+    groups = [o for o in overrides if "/" in o.split("=", 1)[0]]
+    cfg = make_cfg(*COMMON, *groups)
     values = [o for o in overrides if o not in groups]
     with open_dict(cfg):
         for override in OverridesParser.create().parse_overrides(values):
