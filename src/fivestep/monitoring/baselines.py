@@ -94,6 +94,9 @@ def fit_baselines(cfg: Any, datamodule: Any, model: L.LightningModule,
     if trainer is not None and metrics:
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
+            # after the test stage has finalized the loggers: written out now (TensorBoard's
+            # reopened writer flushed, the CSV file rewritten), not left to the process's end
+            logger.save()
     return metrics
 
 
