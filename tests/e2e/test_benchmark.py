@@ -239,3 +239,26 @@ def test_panel_without_seeds_is_one_run_per_table_as_before(tmp_path, monkeypatc
     printed = capsys.readouterr().out
     assert printed.startswith("| table ") and "per run" not in printed
     assert "worst net - linear" not in printed
+
+
+@pytest.mark.slow
+def test_the_sweep_case_instrument_that_frees_logging_changes_no_result(tmp_path):
+    """`sweep:system_lean_nolog` replaces Lightning's `_ResultMetric.to` in its own
+    process to price `self.log`: the run it times must still be the same run, every
+    metric it returns equal to the unpatched run's (3 epochs of `two_layer`)."""
+    results = {}
+    for worker in ("sweep:system_lean", "sweep:system_lean_nolog"):
+        out = tmp_path / f"{worker.split(':')[1]}.json"
+        done = subprocess.run(
+            [sys.executable, "scripts/benchmark.py", "--worker", worker, "--result", str(out),
+             "--sweep-trials", "1", "--override=trainer.max_epochs=3"],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[worker] = json.loads(out.read_text())
+    lean, free = results["sweep:system_lean"], results["sweep:system_lean_nolog"]
+    assert lean["seconds"] > 0 and free["seconds"] > 0
+    assert {"val/loss", "val/acc_best", "test/acc", "train/loss"} <= set(lean["metrics"])
+    assert free["metrics"].keys() == lean["metrics"].keys()
+    for key, value in lean["metrics"].items():
+        assert free["metrics"][key] == pytest.approx(value, abs=1e-7), key
