@@ -262,3 +262,25 @@ def test_the_sweep_case_instrument_that_frees_logging_changes_no_result(tmp_path
     assert free["metrics"].keys() == lean["metrics"].keys()
     for key, value in lean["metrics"].items():
         assert free["metrics"][key] == pytest.approx(value, abs=1e-7), key
+
+
+def _benchmark_module():
+    """`scripts/benchmark.py`, imported (its top level imports only the standard library)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import benchmark
+
+    return benchmark
+
+
+def test_a_marginal_cost_at_or_under_zero_never_meets_a_target():
+    """A sweep side's marginal cost is a difference of two process times; when the
+    few-trial processes swing by more than the extra trials cost it comes out at or
+    under zero, which measures nothing and must not print as a met `<=` target."""
+    row = _benchmark_module().row
+    assert row("sweep", "t", 0.15, 0.10, 0.10 / 0.15, "sweep_members", "s")["ok"]
+    for raw, project in ((-0.158, 3.11), (0.15, -0.02), (0.15, 0.0), (0.0, 0.1)):
+        ratio = project / raw if raw else float("inf")
+        done = row("sweep", "t", raw, project, ratio, "sweep_alone", "s")
+        assert not done["ok"] and not done["stretch_ok"], (raw, project)
+    assert not row("sweep", "t", 0.15, float("nan"), float("nan"), "sweep_alone", "s")["ok"]
+    assert row("sweep", "t", None, 1.2, 1.2, "sweep_ensemble", "s")["ok"]  # a ratio of walls
