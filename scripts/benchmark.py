@@ -577,7 +577,7 @@ def run_worker_side(args: argparse.Namespace) -> None:
         sweep_raw_worker(args, result)
     elif args.worker == "sweep:floor":
         sweep_floor_worker(args, result)
-    elif args.worker.startswith("sweep:system"):
+    elif args.worker in SYSTEM_SIDES:
         sweep_system_worker(args, result)
     elif args.worker == "seed:raw":
         seed_raw_worker(args, result)
@@ -1059,8 +1059,13 @@ LEAN_TRIAL = ["~callbacks.probability_chart", "~callbacks.parameter_histograms",
               "~callbacks.loss_curves", "~callbacks.evaluation_figures",
               "~callbacks.last_checkpoint", "~callbacks.model_summary",
               "~callbacks.learning_rate"]
-SYSTEM_SIDES = {"sweep:system": ([], False), "sweep:system_lean": (LEAN_TRIAL, False),
-                "sweep:system_lean_nolog": (LEAN_TRIAL, True)}
+# worker: (overrides, Lightning's logging made free, the row's label)
+SYSTEM_SIDES = {
+    "sweep:system": ([], False, "the System's run in-process (train(), no job)"),
+    "sweep:system_lean": (LEAN_TRIAL, False, "the same, no figures/last.ckpt/summary/lr monitor"),
+    "sweep:system_lean_nolog": (LEAN_TRIAL, True,
+                                "the same, Lightning's self.log made free (instrument)"),
+}
 
 
 def sweep_system_worker(args: argparse.Namespace, result: Path) -> None:
@@ -1073,7 +1078,7 @@ def sweep_system_worker(args: argparse.Namespace, result: Path) -> None:
 
     from fivestep.train import train
 
-    extra, free_logging = SYSTEM_SIDES[args.worker]
+    extra, free_logging, _ = SYSTEM_SIDES[args.worker]
     if free_logging:
         from lightning.pytorch.trainer.connectors.logger_connector import result as results
 
@@ -1150,15 +1155,9 @@ def bench_sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
             "sweep_floor", "s"),
         row("sweep", "  floor: the two (a job + 199 epochs)", raw, job + fit * 199 / 200,
             (job + fit * 199 / 200) / raw, "sweep_floor", "s"),
-        row("sweep", "  the System's run in-process (train(), no job)", raw,
-            statistics.median(systems["sweep:system"]),
-            statistics.median(systems["sweep:system"]) / raw, "sweep_floor", "s"),
-        row("sweep", "  the same, no figures/last.ckpt/summary/lr monitor", raw,
-            statistics.median(systems["sweep:system_lean"]),
-            statistics.median(systems["sweep:system_lean"]) / raw, "sweep_floor", "s"),
-        row("sweep", "  the same, Lightning's self.log made free (instrument)", raw,
-            statistics.median(systems["sweep:system_lean_nolog"]),
-            statistics.median(systems["sweep:system_lean_nolog"]) / raw, "sweep_floor", "s"),
+        *(row("sweep", f"  {label}", raw, cost, cost / raw, "sweep_floor", "s")
+          for name, (_, _, label) in SYSTEM_SIDES.items()
+          for cost in [statistics.median(systems[name])]),
         row("sweep", f"trial, members ({counts['members'][1]} per run)", raw, members,
             members / raw, "sweep_members", "s"),
         row("sweep", f"{args.ensemble}-seed ensemble vs one run",

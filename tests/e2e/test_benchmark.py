@@ -1,5 +1,6 @@
 """`scripts/benchmark.py` runs end to end and writes the table it prints (small sizes)."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -128,12 +129,12 @@ def test_benchmark_folds_case_times_members_one_fold_and_the_multirun(tmp_path):
         assert r["ratio"] > 0 and r["raw"] == walls["one"][0], r
 
 
-def _panel_module():
-    """`scripts/panel.py`, imported as the benchmark imports it."""
+def _script(name: str):
+    """`scripts/<name>.py`, imported as the benchmark imports its neighbours (from
+    `scripts/` on the path; `benchmark` itself imports only the standard library at
+    its top)."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    import panel
-
-    return panel
+    return importlib.import_module(name)
 
 
 def _run(table: str, held_out: bool, seed: int, net: float, linear: float,
@@ -155,7 +156,7 @@ _RUNS = [_run("a", False, 12345, 0.875, 0.75, 30.0), _run("a", False, 1, 0.625, 
 def test_panel_seeds_fold_into_per_table_means_and_counts():
     """`--seeds`: the table, its summary and the per-run counts from hand-made runs
     (the numbers are exact in binary, so the means are too)."""
-    panel = _panel_module()
+    panel = _script("panel")
     means = panel.per_table(_RUNS)
     assert [(m["table"], m["seeds"], m["net"], m["linear"], m["majority"], m["seconds"])
             for m in means] == [("a", [12345, 1, 2], 0.75, 0.75, 0.5, 20.0),
@@ -186,7 +187,7 @@ def test_panel_seeds_reach_every_run_and_the_json(tmp_path, monkeypatch, capsys)
     """`run_panel(seeds=...)` runs each table once per seed with `seed=N` in its own
     scratch folder, prints the means and writes every run and the means (no training:
     `run_table` is replaced by one that hands back the hand-made rows)."""
-    panel = _panel_module()
+    panel = _script("panel")
     calls = []
 
     def fake_run_table(table, scratch, overrides):
@@ -212,7 +213,7 @@ def test_panel_seeds_reach_every_run_and_the_json(tmp_path, monkeypatch, capsys)
 
 
 def test_panel_seeds_refuses_a_bad_list(capsys):
-    panel = _panel_module()
+    panel = _script("panel")
     for bad in ("1,x", "1,1"):
         with pytest.raises(SystemExit) as stopped:
             panel.main(["--seeds", bad])
@@ -223,7 +224,7 @@ def test_panel_seeds_refuses_a_bad_list(capsys):
 def test_panel_without_seeds_is_one_run_per_table_as_before(tmp_path, monkeypatch, capsys):
     """No `--seeds`: one run per table with the configs' seed (no `seed=` override), the
     single-split table and summary, and the JSON of before (no `runs`, no `seeds`)."""
-    panel = _panel_module()
+    panel = _script("panel")
     calls = []
 
     def fake_run_table(table, scratch, overrides):
@@ -264,19 +265,11 @@ def test_the_sweep_case_instrument_that_frees_logging_changes_no_result(tmp_path
         assert free["metrics"][key] == pytest.approx(value, abs=1e-7), key
 
 
-def _benchmark_module():
-    """`scripts/benchmark.py`, imported (its top level imports only the standard library)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import benchmark
-
-    return benchmark
-
-
 def test_a_marginal_cost_at_or_under_zero_never_meets_a_target():
     """A sweep side's marginal cost is a difference of two process times; when the
     few-trial processes swing by more than the extra trials cost it comes out at or
     under zero, which measures nothing and must not print as a met `<=` target."""
-    row = _benchmark_module().row
+    row = _script("benchmark").row
     assert row("sweep", "t", 0.15, 0.10, 0.10 / 0.15, "sweep_members", "s")["ok"]
     for raw, project in ((-0.158, 3.11), (0.15, -0.02), (0.15, 0.0), (0.0, 0.1)):
         ratio = project / raw if raw else float("inf")
